@@ -1,0 +1,91 @@
+"""An embedded PostgreSQL (the `pgserver` wheel) for when no DSN is configured."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import warnings
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from .errors import EmbeddedServerError
+
+__all__ = ["DEFAULT_DATA_DIR", "EmbeddedPostgres", "dsn_or_embedded"]
+
+logger = logging.getLogger("fastapi_adk_store")
+
+DEFAULT_DATA_DIR = Path(".adk_store_pgdata")
+
+
+class EmbeddedPostgres:
+    """A local PostgreSQL server kept in `data_dir`; its data survives restarts.
+
+    Several processes may open the same `data_dir`: they share one server, which stops
+    when the last of them calls `stop()`.
+    """
+
+    def __init__(self, data_dir: Path | str = DEFAULT_DATA_DIR) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self._server: Any = None
+
+    @property
+    def dsn(self) -> str:
+        if self._server is None:
+            raise EmbeddedServerError("embedded PostgreSQL is not started")
+        uri: str = self._server.get_uri()
+        return uri
+
+    def start(self) -> str:
+        """Start (or join) the server and return its DSN."""
+        try:
+            import pgserver
+        except ImportError as error:
+            raise EmbeddedServerError(
+                "no DSN is configured and the embedded PostgreSQL is not installed: set "
+                "ADK_STORE_DSN, or pip install 'fastapi-adk-store[embedded]'"
+            ) from error
+        logger.warning(
+            "fastapi_adk_store: no DSN configured, starting embedded PostgreSQL in %s "
+            "(set ADK_STORE_DSN for a real server)",
+            self.data_dir,
+        )
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            with warnings.catch_warnings():
+                # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI).
+                warnings.simplefilter("ignore")
+                self._server = pgserver.get_server(  # type: ignore[attr-defined]
+                    self.data_dir, cleanup_mode="stop"
+                )
+        except Exception as error:
+            raise EmbeddedServerError(
+                f"embedded PostgreSQL failed to start in {self.data_dir}: {error}"
+            ) from error
+        return self.dsn
+
+    def stop(self) -> None:
+        """Release this process's handle; the server stops with the last handle."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.cleanup()
+
+
+@asynccontextmanager
+async def dsn_or_embedded(dsn: str | None) -> AsyncIterator[str | None]:
+    """Yield `dsn` unchanged, or when it is None the DSN of a started embedded server.
+
+    The embedded server's data directory is `ADK_STORE_EMBEDDED_DATA_DIR`, else
+    `./.adk_store_pgdata`.
+    """
+    if dsn is not None:
+        yield dsn
+        return
+    server = EmbeddedPostgres(os.environ.get("ADK_STORE_EMBEDDED_DATA_DIR") or DEFAULT_DATA_DIR)
+    started = await asyncio.to_thread(server.start)
+    try:
+        yield started
+    finally:
+        await asyncio.to_thread(server.stop)

@@ -1,0 +1,92 @@
+"""Errors raised by fastapi_adk_store.
+
+Exception
+├── StoreError                       anything this package raises on purpose
+│   ├── SchemaMissingError           tables absent: run create_tables() / migrate
+│   ├── ConfigurationError(ValueError)  bad table name, pool option or setting
+│   ├── AmbiguousSessionError(LookupError)  a bare session id matches several sessions
+│   ├── EventTooLargeError(ValueError)      an event over the configured byte limit
+│   ├── StoreUnavailableError        PostgreSQL cannot be reached
+│   ├── EmbeddedServerError          the embedded PostgreSQL cannot start
+│   └── StaleSessionError            also ADK's StaleSessionError (a ValueError)
+└── ADK's own, raised where ADK's services raise them:
+    AlreadyExistsError (duplicate session id), SessionNotFoundError (append to a
+    missing session).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from google.adk.errors._stale_session_error import StaleSessionError as _ADKStaleSessionError
+from google.adk.errors.already_exists_error import AlreadyExistsError
+from google.adk.errors.session_not_found_error import SessionNotFoundError
+
+__all__ = [
+    "AlreadyExistsError",
+    "AmbiguousSessionError",
+    "ConfigurationError",
+    "EmbeddedServerError",
+    "EventTooLargeError",
+    "SchemaMissingError",
+    "SessionNotFoundError",
+    "StaleSessionError",
+    "StoreError",
+    "StoreUnavailableError",
+]
+
+
+class StoreError(Exception):
+    """Base class of the errors this package raises on purpose."""
+
+
+class SchemaMissingError(StoreError):
+    """The store's tables do not exist in the connected database."""
+
+    def __init__(self, table: str) -> None:
+        super().__init__(
+            f"table {table} does not exist: call `await store.create_tables()` "
+            "(or start the app with ADK_STORE_CREATE_TABLES=true) before using the store"
+        )
+        self.table = table
+
+
+class ConfigurationError(StoreError, ValueError):
+    """A setting, pool option or table name is invalid."""
+
+
+class AmbiguousSessionError(StoreError, LookupError):
+    """A bare session id matches sessions of several apps or users."""
+
+    def __init__(self, session_id: str, candidates: Sequence[tuple[str, str]]) -> None:
+        listed = ", ".join(f"app_name={app!r} user_id={user!r}" for app, user in candidates)
+        super().__init__(
+            f"session id {session_id!r} exists under several apps/users ({listed}); "
+            "pass app_name= and user_id= to choose one"
+        )
+        self.session_id = session_id
+        self.candidates = list(candidates)
+
+
+class EventTooLargeError(StoreError, ValueError):
+    """An event's JSON is larger than the configured limit."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(
+            f"event is {size} bytes of JSON, over the limit of {limit} bytes "
+            "(ADK_STORE_MAX_EVENT_BYTES)"
+        )
+        self.size = size
+        self.limit = limit
+
+
+class StoreUnavailableError(StoreError):
+    """PostgreSQL could not be reached."""
+
+
+class EmbeddedServerError(StoreError):
+    """The embedded PostgreSQL server could not be started."""
+
+
+class StaleSessionError(StoreError, _ADKStaleSessionError):
+    """The session was changed in storage since this copy was loaded; reload it."""
