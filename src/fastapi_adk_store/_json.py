@@ -1,7 +1,21 @@
-"""JSON encoding of state and events, as ADK's persistent services encode them."""
+"""JSON text as the store writes and reads it.
+
+State and events are stored as JSONB. Two things JSONB cannot hold exactly are
+rewritten in the JSON text on the way in, and restored on the way out:
+
+- floats written with an exponent (``1e+20``, ``1e-300``): JSONB keeps numbers as
+  `numeric`, which prints them without exponent or decimal point, so they would come
+  back as ints. They are written in fixed notation with a ``.0``, which JSONB keeps.
+- U+0000, which JSONB rejects: escaped as U+E000 U+0001, with U+E000 itself doubled.
+
+Values JSON cannot hold at all are coerced the way ADK's persistent services coerce
+them. Known loss: -0.0 comes back as 0.0 (`numeric` has no negative zero).
+"""
 
 from __future__ import annotations
 
+import re
+from decimal import Decimal
 from typing import Any
 
 from google.adk.events.event import Event
@@ -13,25 +27,61 @@ __all__ = ["dumps_event", "dumps_state", "loads", "loads_events"]
 
 _EVENTS = TypeAdapter(list[Event])
 
+_ESCAPE = "\ue000"
+# Cheap test for text that may need rewriting; false positives only cost time.
+_MAY_NEED_REWRITE = re.compile(r"\d[eE][+-]?\d|\\u0000|\ue000")
+# A whole JSON string, or a number with an exponent (outside strings by construction).
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?[eE][+-]?\d+')
+_IN_STRING = re.compile(r"\\u0000|\\.|\ue000")
+_ESCAPED = re.compile("\ue000(\\\\u0001|\ue000)")
+
+
+def _rewrite_in_string(match: re.Match[str]) -> str:
+    text = match.group()
+    if text == "\\u0000":
+        return _ESCAPE + "\\u0001"
+    return _ESCAPE + _ESCAPE if text == _ESCAPE else text
+
+
+def _rewrite_token(match: re.Match[str]) -> str:
+    token = match.group()
+    if token.startswith('"'):
+        return _IN_STRING.sub(_rewrite_in_string, token)
+    fixed = format(Decimal(token), "f")
+    return fixed if "." in fixed else fixed + ".0"
+
+
+def _for_jsonb(text: str) -> str:
+    if _MAY_NEED_REWRITE.search(text) is None:
+        return text
+    return _TOKEN.sub(_rewrite_token, text)
+
+
+def _from_jsonb(text: str) -> str:
+    if _ESCAPE not in text:
+        return text
+    return _ESCAPED.sub(lambda m: "\\u0000" if m.group(1) != _ESCAPE else _ESCAPE, text)
+
 
 def dumps_state(state: dict[str, Any]) -> str:
     """Encode a state dict; values JSON cannot hold are coerced the way ADK coerces them."""
     try:
-        return to_json(state).decode()
+        text = to_json(state).decode()
     except PydanticSerializationError:
-        return to_json(_session_util.make_json_safe_state(state)).decode()
+        text = to_json(_session_util.make_json_safe_state(state)).decode()
+    return _for_jsonb(text)
 
 
 def dumps_event(event: Event) -> str:
     """Encode a whole ADK event (bytes as base64, as pydantic serialises them)."""
-    return event.model_dump_json(exclude_none=True)
+    return _for_jsonb(event.model_dump_json(exclude_none=True))
 
 
-def loads(text: str | bytes) -> Any:
-    """Decode JSON text (floats bit-exact, big integers kept)."""
-    return from_json(text)
+def loads(text: str) -> Any:
+    """Decode JSON text from the database (floats bit-exact, big integers kept)."""
+    return from_json(_from_jsonb(text))
 
 
-def loads_events(text: str | bytes) -> list[Event]:
+def loads_events(text: str) -> list[Event]:
     """Decode a JSON array of events in one pass, cheaper than event by event."""
-    return _EVENTS.validate_json(text)
+    return _EVENTS.validate_json(_from_jsonb(text))

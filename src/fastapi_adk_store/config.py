@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import asyncpg
@@ -72,15 +72,22 @@ def _check_pool_options(options: Mapping[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
-async def create_pool(options: Mapping[str, Any]) -> asyncpg.Pool:
+async def create_pool(
+    options: Mapping[str, Any],
+    *,
+    init: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
+) -> asyncpg.Pool:
     """Create an asyncpg pool from the seed's pool options.
+
+    The pool skips asyncpg's reset query on release (the store leaves no session state
+    behind); `init` runs on each new connection.
 
     Raises:
         ConfigurationError: an unknown option, or min_size above max_size.
     """
     kwargs = _check_pool_options(options)
     kwargs.setdefault("min_size", min(10, kwargs.get("max_size", 10)))
-    return await asyncpg.create_pool(reset=_no_reset, **kwargs)
+    return await asyncpg.create_pool(reset=_no_reset, init=init, **kwargs)
 
 
 class AsyncpgConfig:

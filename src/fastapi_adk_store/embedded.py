@@ -6,8 +6,8 @@ import asyncio
 import logging
 import os
 import warnings
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,14 @@ __all__ = ["DEFAULT_DATA_DIR", "EmbeddedPostgres", "dsn_or_embedded"]
 logger = logging.getLogger("fastapi_adk_store")
 
 DEFAULT_DATA_DIR = Path(".adk_store_pgdata")
+
+
+@contextmanager
+def _quiet_platformdirs() -> Iterator[None]:
+    """pgserver's platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
+        yield
 
 
 class EmbeddedPostgres:
@@ -35,13 +43,15 @@ class EmbeddedPostgres:
     def dsn(self) -> str:
         if self._server is None:
             raise EmbeddedServerError("embedded PostgreSQL is not started")
-        uri: str = self._server.get_uri()
+        with _quiet_platformdirs():
+            uri: str = self._server.get_uri()
         return uri
 
     def start(self) -> str:
         """Start (or join) the server and return its DSN."""
         try:
-            import pgserver
+            with _quiet_platformdirs():
+                import pgserver
         except ImportError as error:
             raise EmbeddedServerError(
                 "no DSN is configured and the embedded PostgreSQL is not installed: set "
@@ -54,9 +64,7 @@ class EmbeddedPostgres:
         )
         self.data_dir.mkdir(parents=True, exist_ok=True)
         try:
-            with warnings.catch_warnings():
-                # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI).
-                warnings.simplefilter("ignore")
+            with _quiet_platformdirs():
                 self._server = pgserver.get_server(  # type: ignore[attr-defined]
                     self.data_dir, cleanup_mode="stop"
                 )
@@ -70,7 +78,8 @@ class EmbeddedPostgres:
         """Release this process's handle; the server stops with the last handle."""
         server, self._server = self._server, None
         if server is not None:
-            server.cleanup()
+            with _quiet_platformdirs():
+                server.cleanup()
 
 
 @asynccontextmanager

@@ -30,6 +30,7 @@ class SessionRecord(_Record):
     state: dict[str, Any] = Field(default_factory=dict)
     create_time: datetime
     update_time: datetime
+    last_update_time: float = Field(description="update_time as exact epoch seconds")
     revision: int = 0
     owner_id: str | None = None
     app_state: dict[str, Any] = Field(default_factory=dict)

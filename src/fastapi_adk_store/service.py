@@ -38,7 +38,7 @@ def _to_session(record: SessionRecord, events: list[Event]) -> Session:
         user_id=record.user_id,
         state=record.merged_state(),
         events=events,
-        last_update_time=record.update_time.timestamp(),
+        last_update_time=record.last_update_time,
     )
     session._storage_update_marker = str(record.revision)
     return session
@@ -133,6 +133,8 @@ class AsyncpgSessionService(BaseSessionService):
             expected_revision=_revision(session),
             deltas=_split_state(event.actions.state_delta if event.actions else None),
         )
+        if revision is None:  # the same event was stored before: nothing to apply
+            return event
         session._storage_update_marker = str(revision)
         session.last_update_time = event.timestamp
         return self._commit_event_to_session(session, event)

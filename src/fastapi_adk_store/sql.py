@@ -85,7 +85,8 @@ CREATE TABLE IF NOT EXISTS {sessions} (
     id          TEXT        NOT NULL,
     state       JSONB       NOT NULL DEFAULT '{{}}'::jsonb,
     create_time TIMESTAMPTZ NOT NULL DEFAULT now(),
-    update_time TIMESTAMPTZ NOT NULL DEFAULT now(),
+    -- epoch seconds: ADK's Session.last_update_time, kept bit-exact
+    update_time DOUBLE PRECISION NOT NULL DEFAULT extract(epoch FROM now()),
     revision    BIGINT      NOT NULL DEFAULT 0,{owner_column_ddl}
     PRIMARY KEY (app_name, user_id, id)
 ) WITH (fillfactor = 80);
@@ -100,7 +101,8 @@ CREATE TABLE IF NOT EXISTS {events} (
     id            TEXT        NOT NULL,
     invocation_id TEXT        NOT NULL DEFAULT '',
     author        TEXT        NOT NULL DEFAULT '',
-    timestamp     TIMESTAMPTZ NOT NULL,
+    -- epoch seconds: ADK's Event.timestamp, exact for ordering and after_timestamp
+    timestamp     DOUBLE PRECISION NOT NULL,
     event_data    JSONB       NOT NULL,
     PRIMARY KEY (app_name, user_id, session_id, id),
     FOREIGN KEY (app_name, user_id, session_id)
@@ -178,7 +180,7 @@ SELECT e.app_name, e.user_id, e.session_id, e.id, e.invocation_id, e.author, e.t
        e.event_data
 FROM {events} e
 WHERE e.app_name = $1 AND e.user_id = $2 AND e.session_id = $3
-  AND ($4::float8 IS NULL OR e.timestamp >= to_timestamp($4::float8))
+  AND ($4::float8 IS NULL OR e.timestamp >= $4::float8)
 ORDER BY e.timestamp DESC, e.id DESC
 LIMIT $5
 """
@@ -206,7 +208,8 @@ LIMIT 20
 """
 
 _UPDATE_SESSION_STATE: Final = """
-UPDATE {sessions} AS s SET state = $4::jsonb, update_time = now(), revision = s.revision + 1
+UPDATE {sessions} AS s
+   SET state = $4::jsonb, update_time = extract(epoch FROM now()), revision = s.revision + 1
 WHERE s.app_name = $1 AND s.user_id = $2 AND s.id = $3
 RETURNING {session_columns}{owner_select}
 """
@@ -214,7 +217,7 @@ RETURNING {session_columns}{owner_select}
 _DELETE_SESSION: Final = "DELETE FROM {sessions} WHERE app_name = $1 AND user_id = $2 AND id = $3"
 
 # Keyset pages: rows strictly after ($3 update_time, $4 id); the first page passes
-# '-infinity' and ''. Oldest first, as ADK's list_sessions orders them.
+# -infinity and ''. Oldest first, as ADK's list_sessions orders them.
 _LIST_USER_SESSIONS: Final = """
 SELECT {session_columns}{owner_select}, a.state AS app_state, u.state AS user_state
 FROM {sessions} s
@@ -249,14 +252,14 @@ WITH s AS (
     UPDATE {sessions} AS t
        SET state = t.state || $5::jsonb,
            revision = t.revision + 1,
-           update_time = to_timestamp($6::float8)
+           update_time = $6::float8
      WHERE t.app_name = $1 AND t.user_id = $2 AND t.id = $3
        AND ($4::bigint IS NULL OR t.revision = $4::bigint)
  RETURNING t.revision
 ), event AS (
     INSERT INTO {events}
         (app_name, user_id, session_id, id, invocation_id, author, timestamp, event_data)
-    SELECT $1, $2, $3, $7, $8, $9, to_timestamp($6::float8), $10::jsonb FROM s
+    SELECT $1, $2, $3, $7, $8, $9, $6::float8, $10::jsonb FROM s
 ), app_state AS (
     INSERT INTO {app_states} AS t (app_name, state)
     SELECT $1, $11::jsonb FROM s WHERE $11::jsonb IS NOT NULL
@@ -272,6 +275,10 @@ SELECT (SELECT revision FROM s) AS revision,
                WHERE app_name = $1 AND user_id = $2 AND id = $3) AS session_exists
 """
 
+_GET_EVENT_DATA: Final = """
+SELECT event_data FROM {events}
+WHERE app_name = $1 AND user_id = $2 AND session_id = $3 AND id = $4
+"""
 _GET_USER_STATE: Final = "SELECT state FROM {user_states} WHERE app_name = $1 AND user_id = $2"
 _GET_APP_STATE: Final = "SELECT state FROM {app_states} WHERE app_name = $1"
 
@@ -294,6 +301,7 @@ class Statements:
     list_user_sessions: str
     list_app_sessions: str
     append_event: str
+    get_event_data: str
     get_user_state: str
     get_app_state: str
     owner_column: str | None
@@ -337,6 +345,7 @@ def build_statements(tables: TableNames, owner_id_column_ddl: str | None = None)
         list_user_sessions=_LIST_USER_SESSIONS.format(**parts),
         list_app_sessions=_LIST_APP_SESSIONS.format(**parts),
         append_event=_APPEND_EVENT.format(**parts),
+        get_event_data=_GET_EVENT_DATA.format(**parts),
         get_user_state=_GET_USER_STATE.format(**parts),
         get_app_state=_GET_APP_STATE.format(**parts),
         owner_column=owner[0] if owner else None,

@@ -32,7 +32,7 @@ from .sql import SCHEMA_VERSION, Statements, TableNames, build_statements
 
 __all__ = ["AsyncpgADKStore", "PoolStats", "SessionCursor", "StateDeltas"]
 
-_FIRST_PAGE_TIME = datetime.fromisoformat("0001-01-01T00:00:00+00:00")
+_FIRST_PAGE = float("-inf")
 
 # Errors that mean "the database is not reachable right now", not "the request is bad".
 _UNAVAILABLE = (
@@ -62,9 +62,14 @@ class PoolStats:
 class SessionCursor:
     """Keyset position in a session listing: the last row of the previous page."""
 
-    update_time: datetime
+    update_time: float
     user_id: str
     session_id: str
+
+    @classmethod
+    def after(cls, record: SessionRecord) -> SessionCursor:
+        """The cursor for the page that follows `record`."""
+        return cls(record.last_update_time, record.user_id, record.id)
 
 
 @dataclass(frozen=True)
@@ -85,7 +90,8 @@ def _session_record(row: asyncpg.Record) -> SessionRecord:
         user_id=row["user_id"],
         state=loads(row["state"]),
         create_time=row["create_time"],
-        update_time=row["update_time"],
+        update_time=datetime.fromtimestamp(row["update_time"], UTC),
+        last_update_time=row["update_time"],
         revision=row["revision"],
         owner_id=row.get("owner_id"),
         app_state=loads(app_state) if app_state is not None else {},
@@ -101,7 +107,7 @@ def _event_record(row: asyncpg.Record) -> EventRecord:
         session_id=row["session_id"],
         invocation_id=row["invocation_id"],
         author=row["author"],
-        timestamp=row["timestamp"],
+        timestamp=datetime.fromtimestamp(row["timestamp"], UTC),
         event_data=loads(row["event_data"]),
     )
 
@@ -143,13 +149,17 @@ class AsyncpgADKStore:
             raise ConfigurationError("pass an AsyncpgConfig or an asyncpg pool (exactly one)")
         self._config = config if config is not None else AsyncpgConfig(pool_instance=pool)
         adk = self._config.extension_config["adk"]
+
+        def pick(argument: str | None, key: str, default: str) -> str:
+            return argument if argument is not None else adk.get(key, default)
+
         defaults = TableNames()
         self._tables = TableNames(
-            sessions=session_table or adk.get("session_table") or defaults.sessions,
-            events=events_table or adk.get("events_table") or defaults.events,
-            app_states=app_state_table or adk.get("app_state_table") or defaults.app_states,
-            user_states=user_state_table or adk.get("user_state_table") or defaults.user_states,
-            schema_versions=schema_table or adk.get("schema_table") or defaults.schema_versions,
+            sessions=pick(session_table, "session_table", defaults.sessions),
+            events=pick(events_table, "events_table", defaults.events),
+            app_states=pick(app_state_table, "app_state_table", defaults.app_states),
+            user_states=pick(user_state_table, "user_state_table", defaults.user_states),
+            schema_versions=pick(schema_table, "schema_table", defaults.schema_versions),
         )
         self._owner_id_column_ddl: str | None = owner_id_column or adk.get("owner_id_column")
         self._sql: Statements = build_statements(self._tables, self._owner_id_column_ddl)
@@ -378,7 +388,7 @@ class AsyncpgADKStore:
         if owner_id is not None and self._sql.owner_column is None:
             raise ConfigurationError("owner_id given but no owner_id_column is configured")
         owner = None if owner_id is None else str(owner_id)
-        after_time = after.update_time if after else _FIRST_PAGE_TIME
+        after_time = after.update_time if after else _FIRST_PAGE
         async with self._connection() as connection:
             if user_id is not None:
                 rows = await connection.fetch(
@@ -466,11 +476,12 @@ class AsyncpgADKStore:
         *,
         expected_revision: int | None,
         deltas: StateDeltas | None,
-    ) -> int:
+    ) -> int | None:
         """Insert the event and merge its state deltas in one statement; return the revision.
 
         With `expected_revision`, the write happens only if the stored session is still
-        at that revision.
+        at that revision. Re-appending an event equal to the stored one with its id is a
+        no-op that returns None (a retried delivery must not apply its delta twice).
 
         Raises:
             StaleSessionError: the stored session moved past `expected_revision`.
@@ -504,6 +515,8 @@ class AsyncpgADKStore:
                     user_delta,
                 )
         except asyncpg.UniqueViolationError as error:
+            if await self._stored_event_equals(app_name, user_id, session_id, event):
+                return None
             raise AlreadyExistsError(
                 f"Event with id {event.id} already exists in session {session_id}."
             ) from error
@@ -516,6 +529,15 @@ class AsyncpgADKStore:
                 "Please reload the session before appending more events."
             )
         raise SessionNotFoundError(f"Session {session_id} not found.")
+
+    async def _stored_event_equals(
+        self, app_name: str, user_id: str, session_id: str, event: Event
+    ) -> bool:
+        async with self._connection() as connection:
+            text = await connection.fetchval(
+                self._sql.get_event_data, app_name, user_id, session_id, event.id
+            )
+        return text is not None and loads_events(f"[{text}]") == [event]
 
     async def get_events(
         self,

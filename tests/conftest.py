@@ -1,0 +1,105 @@
+"""Shared fixtures: one PostgreSQL per run, a fresh schema per test.
+
+The server is `ADK_STORE_TEST_DSN` when set, else an embedded PostgreSQL started once
+for the run. Each test gets its own schema (via `search_path`), so tests never see each
+other's rows and can hand the same options to other processes.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from google.adk.sessions.base_session_service import BaseSessionService
+from google.adk.sessions.in_memory_session_service import InMemorySessionService
+
+from fastapi_adk_store import AsyncpgADKStore, AsyncpgConfig, AsyncpgSessionService
+from fastapi_adk_store.config import create_pool
+from fastapi_adk_store.embedded import EmbeddedPostgres
+
+PoolOptions = dict[str, Any]
+
+
+@pytest.fixture(scope="session")
+def database_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """DSN of the test server: ADK_STORE_TEST_DSN, or an embedded one for this run."""
+    dsn = os.environ.get("ADK_STORE_TEST_DSN")
+    if dsn:
+        yield dsn
+        return
+    server = EmbeddedPostgres(Path(tmp_path_factory.mktemp("pgdata")))
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def pool_options(database_dsn: str) -> AsyncIterator[PoolOptions]:
+    """Pool options pointing at a new, empty schema that is dropped afterwards."""
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    connection = await asyncpg.connect(database_dsn)
+    try:
+        await connection.execute(f"CREATE SCHEMA {schema}")
+        yield {
+            "dsn": database_dsn,
+            "min_size": 1,
+            "max_size": 10,
+            "server_settings": {"search_path": schema},
+        }
+        await connection.execute(f"DROP SCHEMA {schema} CASCADE")
+    finally:
+        await connection.close()
+
+
+@pytest.fixture
+async def store(pool_options: PoolOptions) -> AsyncIterator[AsyncpgADKStore]:
+    """A store with its tables created, closed after the test."""
+    store = AsyncpgADKStore(AsyncpgConfig(pool_config=pool_options))
+    await store.create_tables()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+@pytest.fixture
+def service(store: AsyncpgADKStore) -> AsyncpgSessionService:
+    """Our session service over the test store."""
+    return AsyncpgSessionService(store)
+
+
+@pytest.fixture(params=["in_memory", "asyncpg"])
+def session_service(
+    request: pytest.FixtureRequest, pool_options: PoolOptions
+) -> BaseSessionService:
+    """ADK's in-memory service (the oracle) and ours: the contract holds for both."""
+    if request.param == "in_memory":
+        return InMemorySessionService()
+    service: AsyncpgSessionService = request.getfixturevalue("service")
+    return service
+
+
+@pytest.fixture
+async def statement_log(
+    pool_options: PoolOptions,
+) -> AsyncIterator[tuple[AsyncpgSessionService, list[str]]]:
+    """Our service on a pool that records every statement it sends."""
+    log: list[str] = []
+
+    async def record_queries(connection: asyncpg.Connection) -> None:
+        connection.add_query_logger(lambda record: log.append(record.query))
+
+    pool = await create_pool(pool_options, init=record_queries)
+    store = AsyncpgADKStore(pool=pool)
+    await store.create_tables()
+    log.clear()
+    try:
+        yield AsyncpgSessionService(store), log
+    finally:
+        await pool.close()

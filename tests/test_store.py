@@ -1,0 +1,184 @@
+"""AsyncpgADKStore beyond the seed: validation, errors, paging, limits."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import pytest
+from google.adk.events.event import Event
+
+from fastapi_adk_store import (
+    AlreadyExistsError,
+    AsyncpgADKStore,
+    AsyncpgConfig,
+    AsyncpgSessionService,
+    ConfigurationError,
+    EventTooLargeError,
+    SchemaMissingError,
+    SessionCursor,
+    SessionNotFoundError,
+    StaleSessionError,
+    StoreUnavailableError,
+)
+
+PoolOptions = dict[str, Any]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "adk sessions",
+        "sessions;drop table x",
+        '"quoted"',
+        "1starts_with_digit",
+        "a.b.c",
+        "x" * 64,
+        "",
+    ],
+    ids=["space", "semicolon", "quotes", "digit", "three-parts", "too-long", "empty"],
+)
+def test_invalid_table_name_is_rejected_before_any_sql(name: str) -> None:
+    """Table names that are not plain identifiers raise ConfigurationError, naming the value."""
+    with pytest.raises(ConfigurationError, match="invalid table name"):
+        AsyncpgADKStore(AsyncpgConfig(pool_config={}), session_table=name)
+
+
+def test_schema_qualified_table_name_is_accepted() -> None:
+    """schema.table is a valid table name."""
+    store = AsyncpgADKStore(AsyncpgConfig(pool_config={}), session_table="agents.sessions")
+    assert store.session_table == "agents.sessions"
+
+
+@pytest.mark.parametrize(
+    "ddl",
+    ["tenant_id", "tenant_id INTEGER; DROP TABLE x", "tenant-id INTEGER", "t INT -- c"],
+    ids=["no-type", "semicolon", "bad-name", "comment"],
+)
+def test_invalid_owner_id_column_is_rejected(ddl: str) -> None:
+    """The owner-id column must be `name TYPE ...` with no statement separators."""
+    with pytest.raises(ConfigurationError, match="owner_id_column"):
+        AsyncpgADKStore(AsyncpgConfig(pool_config={}), owner_id_column=ddl)
+
+
+def test_pool_options_are_checked_up_front() -> None:
+    """Unknown pool keys and min_size > max_size fail at construction, naming the values."""
+    with pytest.raises(ConfigurationError, match=r"unknown pool option.*max_pool"):
+        AsyncpgConfig(pool_config={"max_pool": 3})
+    with pytest.raises(ConfigurationError, match=r"min_size \(5\) is greater than max_size \(2\)"):
+        AsyncpgConfig(pool_config={"min_size": 5, "max_size": 2})
+
+
+async def test_missing_tables_raise_schema_missing_not_empty(pool_options: PoolOptions) -> None:
+    """Before create_tables(), reads raise SchemaMissingError instead of returning nothing."""
+    store = AsyncpgADKStore(AsyncpgConfig(pool_config=pool_options))
+    try:
+        with pytest.raises(SchemaMissingError, match="create_tables"):
+            await store.get_user_state("app", "user")
+    finally:
+        await store.close()
+
+
+async def test_create_tables_twice_is_harmless(store: AsyncpgADKStore) -> None:
+    """create_tables() on an existing schema keeps data and the version."""
+    await store.create_session("s", "app", "user", {"k": 1})
+    await store.create_tables()
+    record = await store.get_session("s", app_name="app", user_id="user")
+    assert record is not None and record.state == {"k": 1}
+    assert await store.schema_version() == 1
+
+
+async def test_unreachable_server_raises_store_unavailable() -> None:
+    """A closed port gives StoreUnavailableError, not a raw OSError."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    store = AsyncpgADKStore(
+        AsyncpgConfig(
+            pool_config={"dsn": f"postgresql://postgres@127.0.0.1:{port}/x", "min_size": 1}
+        )
+    )
+    with pytest.raises(StoreUnavailableError, match="unreachable"):
+        await store.get_user_state("app", "user")
+
+
+async def test_close_closes_the_pool(store: AsyncpgADKStore) -> None:
+    """After close(), the pool the store made is closed."""
+    pool = await store.get_pool()
+    await store.close()
+    assert pool.is_closing()
+
+
+async def test_event_over_the_byte_limit_is_refused(pool_options: PoolOptions) -> None:
+    """max_event_bytes rejects a larger event with EventTooLargeError and stores nothing."""
+    store = AsyncpgADKStore(AsyncpgConfig(pool_config=pool_options), max_event_bytes=1000)
+    try:
+        await store.create_tables()
+        service = AsyncpgSessionService(store)
+        session = await service.create_session(app_name="a", user_id="u")
+        with pytest.raises(EventTooLargeError, match="over the limit of 1000 bytes"):
+            await service.append_event(session, Event(author="a", error_message="x" * 2000))
+        stored = await service.get_session(app_name="a", user_id="u", session_id=session.id)
+        assert stored is not None and stored.events == []
+    finally:
+        await store.close()
+
+
+async def test_keyset_pages_cover_every_session_once(store: AsyncpgADKStore) -> None:
+    """Paging with SessionCursor.after() visits every session once, in list order."""
+    for index in range(25):
+        await store.create_session(f"s{index:02d}", "app", "user", {})
+    await store.create_session("other", "app", "someone_else", {})
+    seen: list[str] = []
+    cursor = None
+    while page := await store.list_sessions("app", "user", limit=7, after=cursor):
+        seen.extend(record.id for record in page)
+        cursor = SessionCursor.after(page[-1])
+    assert seen == [record.id for record in await store.list_sessions("app", "user")]
+    assert sorted(seen) == [f"s{index:02d}" for index in range(25)]
+
+
+async def test_app_wide_listing_pages_across_users(store: AsyncpgADKStore) -> None:
+    """user_id=None lists every user's sessions, pageable too."""
+    for user in ("u1", "u2", "u3"):
+        for index in range(3):
+            await store.create_session(f"{user}-{index}", "app", user, {})
+    seen: list[str] = []
+    cursor = None
+    while page := await store.list_sessions("app", limit=4, after=cursor):
+        seen.extend(record.id for record in page)
+        cursor = SessionCursor.after(page[-1])
+    assert sorted(seen) == sorted(f"{u}-{i}" for u in ("u1", "u2", "u3") for i in range(3))
+
+
+async def test_update_session_state_makes_loaded_copies_stale(
+    service: AsyncpgSessionService, store: AsyncpgADKStore
+) -> None:
+    """Replacing state through the store bumps the revision: older copies cannot append."""
+    session = await service.create_session(app_name="a", user_id="u", state={"k": 1})
+    await store.update_session_state(session.id, {"k": 2}, app_name="a", user_id="u")
+    with pytest.raises(StaleSessionError):
+        await service.append_event(session, Event(author="a"))
+
+
+async def test_delete_cascades_to_events(store: AsyncpgADKStore) -> None:
+    """Deleting a session removes its events."""
+    await store.create_session("s", "app", "user", {})
+    await store.append_event(Event(author="a"), session_id="s")
+    await store.delete_session("s")
+    pool = await store.get_pool()
+    assert await pool.fetchval("SELECT count(*) FROM adk_events") == 0
+
+
+async def test_store_append_to_missing_session_raises(store: AsyncpgADKStore) -> None:
+    """Appending through the store to an unknown session raises SessionNotFoundError."""
+    with pytest.raises(SessionNotFoundError):
+        await store.append_event(Event(author="a"), session_id="nope", app_name="a", user_id="u")
+
+
+async def test_distinct_event_reusing_an_id_is_refused(service: AsyncpgSessionService) -> None:
+    """A different event with a stored event's id raises instead of being dropped."""
+    session = await service.create_session(app_name="a", user_id="u")
+    await service.append_event(session, Event(id="e1", author="a"))
+    with pytest.raises(AlreadyExistsError, match="e1"):
+        await service.append_event(session, Event(id="e1", author="b"))
