@@ -28,8 +28,9 @@ __all__ = ["dumps_event", "dumps_state", "loads", "loads_events"]
 _EVENTS = TypeAdapter(list[Event])
 
 _ESCAPE = "\ue000"
-# Cheap test for text that may need rewriting; false positives only cost time.
-_MAY_NEED_REWRITE = re.compile(r"\d[eE][+-]?\d|\\u0000|\ue000")
+# Cheap test for text that may need rewriting (an exponent number where a JSON value
+# starts, U+0000, U+E000); a false positive inside a string only costs time.
+_MAY_NEED_REWRITE = re.compile(r"[:,\[]-?\d+(?:\.\d+)?[eE][+-]?\d+[,\]}]|\\u0000|\ue000")
 # A whole JSON string, or a number with an exponent (outside strings by construction).
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?[eE][+-]?\d+')
 _IN_STRING = re.compile(r"\\u0000|\\.|\ue000")
