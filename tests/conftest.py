@@ -14,13 +14,20 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
 from google.adk.sessions.base_session_service import BaseSessionService
 from google.adk.sessions.in_memory_session_service import InMemorySessionService
 
 from fastapi_adk_store import AsyncpgADKStore, AsyncpgConfig, AsyncpgSessionService
 from fastapi_adk_store.config import create_pool
 from fastapi_adk_store.embedded import EmbeddedPostgres
+from fastapi_adk_store.integration import ADKStore
+from fastapi_adk_store.settings import StoreSettings
+
+from ._router_helpers import client_for, make_app, make_settings
 
 PoolOptions = dict[str, Any]
 
@@ -103,3 +110,22 @@ async def statement_log(
         yield AsyncpgSessionService(store), log
     finally:
         await pool.close()
+
+
+@pytest.fixture
+def store_settings(pool_options: dict[str, Any]) -> StoreSettings:
+    """Settings pointing at this test's schema."""
+    return make_settings(pool_options)
+
+
+@pytest.fixture
+def app(store_settings: StoreSettings) -> FastAPI:
+    """An app with the plugin and its router, not started."""
+    return make_app(ADKStore(store_settings))
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client for `app`, started with its lifespan."""
+    async with LifespanManager(app) as manager, client_for(manager) as client:
+        yield client

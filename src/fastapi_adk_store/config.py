@@ -62,8 +62,8 @@ def _check_pool_options(options: Mapping[str, Any]) -> dict[str, Any]:
             f"{', '.join(sorted(POOL_OPTIONS))}"
         )
     kwargs = dict(options)
-    min_size = kwargs.get("min_size", 10)
     max_size = kwargs.get("max_size", 10)
+    min_size = kwargs.get("min_size", min(10, max_size))
     if min_size > max_size:
         # asyncpg would say the same, later and without the values.
         raise ConfigurationError(f"min_size ({min_size}) is greater than max_size ({max_size})")

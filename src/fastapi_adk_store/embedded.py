@@ -13,7 +13,7 @@ from typing import Any
 
 from .errors import EmbeddedServerError
 
-__all__ = ["DEFAULT_DATA_DIR", "EmbeddedPostgres", "dsn_or_embedded"]
+__all__ = ["DEFAULT_DATA_DIR", "EmbeddedPostgres", "embedded_dsn"]
 
 logger = logging.getLogger("fastapi_adk_store")
 
@@ -83,16 +83,20 @@ class EmbeddedPostgres:
 
 
 @asynccontextmanager
-async def dsn_or_embedded(dsn: str | None) -> AsyncIterator[str | None]:
-    """Yield `dsn` unchanged, or when it is None the DSN of a started embedded server.
+async def embedded_dsn(
+    needed: bool, data_dir: Path | str | None = None
+) -> AsyncIterator[str | None]:
+    """While open, the DSN of a running embedded server if `needed`, else None.
 
-    The embedded server's data directory is `ADK_STORE_EMBEDDED_DATA_DIR`, else
-    `./.adk_store_pgdata`.
+    The server keeps its data in `data_dir`, else `ADK_STORE_EMBEDDED_DATA_DIR`, else
+    `./.adk_store_pgdata`, and stops on exit (when no other process still uses it).
     """
-    if dsn is not None:
-        yield dsn
+    if not needed:
+        yield None
         return
-    server = EmbeddedPostgres(os.environ.get("ADK_STORE_EMBEDDED_DATA_DIR") or DEFAULT_DATA_DIR)
+    server = EmbeddedPostgres(
+        data_dir or os.environ.get("ADK_STORE_EMBEDDED_DATA_DIR") or DEFAULT_DATA_DIR
+    )
     started = await asyncio.to_thread(server.start)
     try:
         yield started

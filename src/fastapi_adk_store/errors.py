@@ -6,6 +6,7 @@ Exception
 │   ├── ConfigurationError(ValueError)  bad table name, pool option or setting
 │   ├── AmbiguousSessionError(LookupError)  a bare session id matches several sessions
 │   ├── EventTooLargeError(ValueError)      an event over the configured byte limit
+│   ├── InvalidValueError(ValueError)       PostgreSQL refused a value (e.g. U+0000 in an id)
 │   ├── StoreUnavailableError        PostgreSQL cannot be reached
 │   ├── EmbeddedServerError          the embedded PostgreSQL cannot start
 │   └── StaleSessionError            also ADK's StaleSessionError (a ValueError)
@@ -28,6 +29,7 @@ __all__ = [
     "ConfigurationError",
     "EmbeddedServerError",
     "EventTooLargeError",
+    "InvalidValueError",
     "SchemaMissingError",
     "SessionNotFoundError",
     "StaleSessionError",
@@ -78,6 +80,10 @@ class EventTooLargeError(StoreError, ValueError):
         )
         self.size = size
         self.limit = limit
+
+
+class InvalidValueError(StoreError, ValueError):
+    """PostgreSQL refused a value, e.g. U+0000 in an id or a number out of range."""
 
 
 class StoreUnavailableError(StoreError):

@@ -18,11 +18,11 @@ from google.adk.sessions.session import Session
 from typing_extensions import override
 
 from .config import ADK_EXTENSION_KEYS, AsyncpgConfig
-from .embedded import dsn_or_embedded
+from .embedded import embedded_dsn
 from .models import SessionRecord
 from .store import AsyncpgADKStore, StateDeltas
 
-__all__ = ["AsyncpgSessionService", "open_session_service"]
+__all__ = ["AsyncpgSessionService", "open_session_service", "session_from_record"]
 
 
 def _split_state(state: Mapping[str, Any] | None) -> StateDeltas:
@@ -31,13 +31,14 @@ def _split_state(state: Mapping[str, Any] | None) -> StateDeltas:
     return StateDeltas(session=parts["session"], app=parts["app"], user=parts["user"])
 
 
-def _to_session(record: SessionRecord, events: list[Event]) -> Session:
+def session_from_record(record: SessionRecord, events: list[Event] | None = None) -> Session:
+    """The ADK session for a stored record (merged state), appendable by the service."""
     session = Session.model_construct(
         id=record.id,
         app_name=record.app_name,
         user_id=record.user_id,
         state=record.merged_state(),
-        events=events,
+        events=events if events is not None else [],
         last_update_time=record.last_update_time,
     )
     session._storage_update_marker = str(record.revision)
@@ -84,7 +85,7 @@ class AsyncpgSessionService(BaseSessionService):
             app_state=deltas.app,
             user_state=deltas.user,
         )
-        return _to_session(record, [])
+        return session_from_record(record)
 
     @override
     async def get_session(
@@ -102,14 +103,14 @@ class AsyncpgSessionService(BaseSessionService):
             num_recent_events=config.num_recent_events if config else None,
             after_timestamp=config.after_timestamp if config else None,
         )
-        return _to_session(*loaded) if loaded is not None else None
+        return session_from_record(*loaded) if loaded is not None else None
 
     @override
     async def list_sessions(
         self, *, app_name: str, user_id: str | None = None
     ) -> ListSessionsResponse:
         records = await self._store.list_sessions(app_name, user_id)
-        return ListSessionsResponse(sessions=[_to_session(record, []) for record in records])
+        return ListSessionsResponse(sessions=[session_from_record(record) for record in records])
 
     @override
     async def delete_session(self, *, app_name: str, user_id: str, session_id: str) -> None:
@@ -153,10 +154,9 @@ async def open_session_service(
     on exit.
     """
     adk = {key: options.pop(key) for key in list(options) if key in ADK_EXTENSION_KEYS}
-    wants_embedded = dsn is None and "host" not in options
-    async with dsn_or_embedded(None if wants_embedded else dsn or "") as server_dsn:
-        if server_dsn:
-            options["dsn"] = server_dsn
+    async with embedded_dsn(dsn is None and "host" not in options) as server_dsn:
+        if server_dsn or dsn:
+            options["dsn"] = server_dsn or dsn
         config = AsyncpgConfig(pool_config=options, extension_config={"adk": adk})
         store = AsyncpgADKStore(config)
         try:

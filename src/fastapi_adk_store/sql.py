@@ -200,6 +200,17 @@ WHERE s.app_name = $1 AND s.user_id = $2 AND s.id = $3
 
 _GET_EVENTS: Final = "SELECT * FROM ({recent_events}) r ORDER BY r.timestamp, r.id"
 
+# Keyset pages of events, oldest first: rows strictly after ($4 timestamp, $5 id).
+_GET_EVENTS_PAGE: Final = """
+SELECT e.app_name, e.user_id, e.session_id, e.id, e.invocation_id, e.author, e.timestamp,
+       e.event_data
+FROM {events} e
+WHERE e.app_name = $1 AND e.user_id = $2 AND e.session_id = $3
+  AND (e.timestamp, e.id) > ($4::float8, $5::text)
+ORDER BY e.timestamp, e.id
+LIMIT $6
+"""
+
 _FIND_SESSION_KEYS: Final = """
 SELECT app_name, user_id FROM {sessions}
 WHERE id = $1 AND ($2::text IS NULL OR app_name = $2) AND ($3::text IS NULL OR user_id = $3)
@@ -295,6 +306,7 @@ class Statements:
     create_session: str
     get_session: str
     get_events: str
+    get_events_page: str
     find_session_keys: str
     update_session_state: str
     delete_session: str
@@ -339,6 +351,7 @@ def build_statements(tables: TableNames, owner_id_column_ddl: str | None = None)
         create_session=_CREATE_SESSION.format(**parts),
         get_session=_GET_SESSION.format(**parts),
         get_events=_GET_EVENTS.format(**parts),
+        get_events_page=_GET_EVENTS_PAGE.format(**parts),
         find_session_keys=_FIND_SESSION_KEYS.format(**parts),
         update_session_state=_UPDATE_SESSION_STATE.format(**parts),
         delete_session=_DELETE_SESSION.format(**parts),

@@ -22,6 +22,7 @@ from .errors import (
     AmbiguousSessionError,
     ConfigurationError,
     EventTooLargeError,
+    InvalidValueError,
     SchemaMissingError,
     SessionNotFoundError,
     StaleSessionError,
@@ -235,6 +236,8 @@ class AsyncpgADKStore:
             yield
         except asyncpg.UndefinedTableError as error:
             raise SchemaMissingError(self._tables.sessions) from error
+        except asyncpg.DataError as error:
+            raise InvalidValueError(f"PostgreSQL refused a value: {error}") from error
         except _UNAVAILABLE as error:
             raise StoreUnavailableError(f"PostgreSQL is unreachable: {error}") from error
 
@@ -564,6 +567,28 @@ class AsyncpgADKStore:
                 session_id,
                 _epoch(after_timestamp),
                 limit,
+            )
+        return [_event_record(row) for row in rows]
+
+    async def get_events_page(
+        self,
+        app_name: str,
+        user_id: str,
+        session_id: str,
+        *,
+        limit: int,
+        after: tuple[float, str] | None = None,
+        after_timestamp: float | None = None,
+    ) -> list[EventRecord]:
+        """Up to `limit` events, oldest first (timestamp, then id).
+
+        `after` is the (timestamp, id) of the previous page's last event: the page starts
+        strictly after it. Without it the page starts at `after_timestamp` (inclusive).
+        """
+        position = after if after is not None else (after_timestamp or float("-inf"), "")
+        async with self._connection() as connection:
+            rows = await connection.fetch(
+                self._sql.get_events_page, app_name, user_id, session_id, *position, limit
             )
         return [_event_record(row) for row in rows]
 

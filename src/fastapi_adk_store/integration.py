@@ -1,0 +1,107 @@
+"""`ADKStore`: the FastAPI plugin (lifespan, dependency providers, router factory).
+
+    store = ADKStore()                            # ADK_STORE_* variables and .env
+    app = FastAPI(lifespan=store.lifespan)        # pool + tables at start, closed at stop
+    app.include_router(store.sessions_router())   # ADK api_server-compatible routes
+
+Nothing lives in module globals: the lifespan puts the store and the service on the
+app's `state` (and in the lifespan state it yields), and the providers read them from
+the request, so several apps, each with its own store, can share a process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+
+from ._deps import (
+    SERVICE_STATE_KEY,
+    STORE_STATE_KEY,
+    SessionServiceDep,
+    StoreDep,
+    get_session_service,
+    get_store,
+)
+from .embedded import embedded_dsn
+from .router import sessions_router
+from .service import AsyncpgSessionService
+from .settings import StoreSettings
+from .store import AsyncpgADKStore
+
+__all__ = [
+    "SERVICE_STATE_KEY",
+    "STORE_STATE_KEY",
+    "ADKStore",
+    "SessionServiceDep",
+    "StoreDep",
+    "get_session_service",
+    "get_store",
+]
+
+
+class ADKStore:
+    """The store as a FastAPI plugin.
+
+    Args:
+        settings: the settings; read from the environment and `.env` when omitted.
+        **overrides: settings fields that replace those of `settings` (or of the
+            environment), e.g. `ADKStore(dsn="postgresql://...", max_size=20)`.
+
+    Raises:
+        pydantic.ValidationError: an override is invalid (the error names its variable).
+    """
+
+    def __init__(self, settings: StoreSettings | None = None, **overrides: Any) -> None:
+        if settings is None:
+            settings = StoreSettings(**overrides)
+        elif overrides:
+            settings = type(settings)(**{**dict(settings), **overrides})
+        self.settings = settings
+
+    @asynccontextmanager
+    async def open(self) -> AsyncIterator[AsyncpgADKStore]:
+        """Open the store outside FastAPI: embedded server if needed, pool, tables.
+
+        The pool opens before the yield, so a wrong DSN or a down server fails here
+        (unless `min_size` is 0). The pool and any embedded server close on exit.
+        """
+        async with embedded_dsn(
+            self.settings.wants_embedded, self.settings.embedded_data_dir
+        ) as dsn:
+            store = self.settings.build_store(dsn=dsn)
+            try:
+                if self.settings.create_tables:
+                    await store.create_tables()
+                else:
+                    await store.get_pool()
+                yield store
+            finally:
+                await store.close()
+
+    @asynccontextmanager
+    async def lifespan(self, app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        """Open the store for the app's lifetime; pass as `FastAPI(lifespan=...)`.
+
+        Puts the store and its session service on `app.state` and in the yielded
+        lifespan state (`request.state.adk_store`, `request.state.adk_session_service`).
+        """
+        async with self.open() as store:
+            service = AsyncpgSessionService(store)
+            setattr(app.state, STORE_STATE_KEY, store)
+            setattr(app.state, SERVICE_STATE_KEY, service)
+            try:
+                yield {STORE_STATE_KEY: store, SERVICE_STATE_KEY: service}
+            finally:
+                delattr(app.state, SERVICE_STATE_KEY)
+                delattr(app.state, STORE_STATE_KEY)
+
+    def sessions_router(self, **kwargs: Any) -> APIRouter:
+        """`router.sessions_router(...)` with `max_page_size` from the settings.
+
+        Keyword arguments (`identity=`, `prefix=`, `max_page_size=`) are passed on.
+        """
+        kwargs.setdefault("max_page_size", self.settings.max_page_size)
+        return sessions_router(**kwargs)

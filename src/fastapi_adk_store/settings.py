@@ -1,0 +1,203 @@
+"""`StoreSettings`: every knob of the store, read from `ADK_STORE_*` variables and `.env`.
+
+Validation errors name the environment variable, not the field:
+
+    pydantic_core.ValidationError: 1 validation error for StoreSettings
+    ADK_STORE_MAX_SIZE
+      Input should be greater than or equal to 1 ...
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_core import InitErrorDetails
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .config import POOL_OPTIONS, AsyncpgConfig
+from .embedded import DEFAULT_DATA_DIR
+from .errors import ConfigurationError
+from .store import AsyncpgADKStore
+
+__all__ = ["DEFAULT_MAX_PAGE_SIZE", "ENV_PREFIX", "StoreSettings", "env_name"]
+
+ENV_PREFIX = "ADK_STORE_"
+DEFAULT_MAX_PAGE_SIZE = 1000
+
+SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
+
+# Settings field -> key of the seed's extension_config["adk"].
+_EXTENSION_FIELDS: dict[str, str] = {
+    "session_table": "session_table",
+    "events_table": "events_table",
+    "app_state_table": "app_state_table",
+    "user_state_table": "user_state_table",
+    "schema_table": "schema_table",
+    "owner_id_column": "owner_id_column",
+    "max_event_bytes": "max_event_bytes",
+}
+
+
+def env_name(*loc: str | int) -> str:
+    """The environment variable of a settings field (nested keys joined by `__`)."""
+    return ENV_PREFIX + "__".join(str(part) for part in loc).upper()
+
+
+class StoreSettings(BaseSettings):
+    """Settings of the store, its pool and its FastAPI plugin.
+
+    Every field is read from `ADK_STORE_<FIELD>` (nested keys with `__`, e.g.
+    `ADK_STORE_SERVER_SETTINGS__APPLICATION_NAME=api`) and from `./.env`; keyword
+    arguments win over both. An empty variable counts as unset.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_ignore_empty=True,
+        extra="ignore",
+        use_attribute_docstrings=True,
+        validate_default=True,
+    )
+
+    dsn: SecretStr | None = None
+    """PostgreSQL DSN, e.g. postgresql://user:pass@host/db (unset, with no host: embedded)."""
+    host: str | None = None
+    """Server host, when not given in the DSN."""
+    port: int | None = Field(default=None, ge=1, le=65535)
+    """Server port, when not given in the DSN."""
+    user: str | None = None
+    """Database user, when not given in the DSN."""
+    password: SecretStr | None = None
+    """Database password, when not given in the DSN."""
+    database: str | None = None
+    """Database name, when not given in the DSN."""
+    min_size: int | None = Field(default=None, ge=0)
+    """Connections opened at start and kept (unset: min(10, max_size); 0: start without a DB)."""
+    max_size: int = Field(default=10, ge=1)
+    """Most connections the pool opens (per process)."""
+    max_queries: int = Field(default=50000, ge=1)
+    """Queries after which a pooled connection is replaced."""
+    max_inactive_connection_lifetime: float = Field(default=300.0, ge=0)
+    """Seconds an idle pooled connection lives (0 keeps it forever)."""
+    command_timeout: float | None = Field(default=None, gt=0)
+    """Seconds a statement may run before it is cancelled (unset: no limit)."""
+    connect_timeout: float = Field(default=60.0, gt=0)
+    """Seconds to wait for a new connection."""
+    statement_cache_size: int = Field(default=100, ge=0)
+    """Prepared statements cached per connection (0 for PgBouncer transaction pooling)."""
+    max_cached_statement_lifetime: int = Field(default=300, ge=0)
+    """Seconds a cached prepared statement lives (0 keeps it forever)."""
+    max_cacheable_statement_size: int = Field(default=15360, ge=0)
+    """Longest statement text (bytes) that is cached (0: no limit)."""
+    ssl: SslMode | None = None
+    """TLS mode: disable, allow, prefer, require, verify-ca or verify-full (unset: prefer)."""
+    server_settings: dict[str, str] = Field(default_factory=dict)
+    """PostgreSQL settings for every connection (ADK_STORE_SERVER_SETTINGS__<NAME>=value)."""
+    session_table: str = "adk_sessions"
+    """Table of sessions."""
+    events_table: str = "adk_events"
+    """Table of events."""
+    app_state_table: str = "adk_app_states"
+    """Table of app-wide (app:) state."""
+    user_state_table: str = "adk_user_states"
+    """Table of user-wide (user:) state."""
+    schema_table: str = "adk_store_schema"
+    """Table recording the applied schema version."""
+    owner_id_column: str | None = None
+    """Owner column DDL added to sessions, e.g. 'tenant_id INTEGER NOT NULL REFERENCES t(id)'."""
+    create_tables: bool = True
+    """Create missing tables at app start (under an advisory lock; safe with many workers)."""
+    max_event_bytes: int | None = Field(default=8_388_608, gt=0)
+    """Largest event JSON accepted, in bytes; larger events get 413 (unset: no limit)."""
+    max_page_size: int = Field(default=DEFAULT_MAX_PAGE_SIZE, ge=1)
+    """Largest page (sessions or events) the router returns; also the default page size."""
+    embedded_data_dir: Path = DEFAULT_DATA_DIR
+    """Data directory of the embedded PostgreSQL used when no DSN or host is set."""
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as error:
+            raise _renamed(error) from None
+
+    @model_validator(mode="after")
+    def _check_pool_bounds(self) -> StoreSettings:
+        if self.min_size is not None and self.min_size > self.max_size:
+            raise ValueError(
+                f"{env_name('min_size')} ({self.min_size}) is greater than "
+                f"{env_name('max_size')} ({self.max_size}): lower the first or raise the second"
+            )
+        return self
+
+    @property
+    def wants_embedded(self) -> bool:
+        """True when neither a DSN nor a host is set: the plugin starts embedded PostgreSQL."""
+        return self.dsn is None and self.host is None
+
+    def pool_options(self, *, dsn: str | None = None) -> dict[str, Any]:
+        """Pool options for `config.create_pool` / `AsyncpgConfig(pool_config=...)`.
+
+        Secrets are revealed here and nowhere else. `dsn` (e.g. an embedded server's)
+        replaces the configured one; unset options are left out, so asyncpg's apply.
+        """
+        options: dict[str, Any] = {}
+        for name in POOL_OPTIONS:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            if value is not None:
+                options[name] = value
+        if self.min_size is None:
+            options["min_size"] = min(10, self.max_size)
+        if dsn is not None:
+            options["dsn"] = dsn
+        return options
+
+    def extension_config(self) -> dict[str, dict[str, Any]]:
+        """Table settings in the seed's `extension_config={"adk": {...}}` shape."""
+        adk = {key: getattr(self, field) for field, key in _EXTENSION_FIELDS.items()}
+        return {"adk": {key: value for key, value in adk.items() if value is not None}}
+
+    def asyncpg_config(self, *, dsn: str | None = None) -> AsyncpgConfig:
+        """An `AsyncpgConfig` with these pool and table settings (the pool opens on first use).
+
+        Raises:
+            ConfigurationError: no DSN and no host is set, and no `dsn` is given.
+        """
+        if dsn is None and self.wants_embedded:
+            raise ConfigurationError(
+                f"{env_name('dsn')} and {env_name('host')} are unset: set one, pass dsn=, or "
+                "use ADKStore(...).lifespan, which starts an embedded PostgreSQL"
+            )
+        return AsyncpgConfig(
+            pool_config=self.pool_options(dsn=dsn), extension_config=self.extension_config()
+        )
+
+    def build_store(self, *, dsn: str | None = None) -> AsyncpgADKStore:
+        """An `AsyncpgADKStore` with these settings; its pool opens on first use.
+
+        Raises:
+            ConfigurationError: no DSN and no host is set and no `dsn` is given, or a
+                table name or the owner-id column is invalid.
+        """
+        return AsyncpgADKStore(self.asyncpg_config(dsn=dsn))
+
+
+def _renamed(error: ValidationError) -> ValidationError:
+    """The same errors, located by environment variable instead of field name."""
+    details: list[InitErrorDetails] = []
+    for item in error.errors(include_url=False):
+        detail = InitErrorDetails(
+            type=item["type"],
+            loc=(env_name(*item["loc"]),) if item["loc"] else (),
+            input=item["input"],
+        )
+        if "ctx" in item:
+            detail["ctx"] = item["ctx"]
+        details.append(detail)
+    return ValidationError.from_exception_data(error.title, details)

@@ -1,0 +1,62 @@
+"""Helpers for the FastAPI plugin and router tests: settings, apps, clients, schemas."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+import httpx
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+
+from fastapi_adk_store.integration import ADKStore
+from fastapi_adk_store.settings import StoreSettings
+
+
+def make_settings(pool_options: dict[str, Any], **overrides: Any) -> StoreSettings:
+    """Settings for the test schema, ignoring any `.env` in the working directory."""
+    values: dict[str, Any] = {
+        "dsn": pool_options["dsn"],
+        "min_size": 1,
+        "max_size": 5,
+        "server_settings": pool_options["server_settings"],
+        **overrides,
+    }
+    return StoreSettings(_env_file=None, **values)
+
+
+def make_app(plugin: ADKStore, **router_options: Any) -> FastAPI:
+    """The quick-start app: the plugin's lifespan and its router."""
+    app = FastAPI(lifespan=plugin.lifespan)
+    app.include_router(plugin.sessions_router(**router_options))
+    return app
+
+
+def client_for(manager: LifespanManager) -> httpx.AsyncClient:
+    """An HTTP client for a started app."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://test")
+
+
+@asynccontextmanager
+async def fresh_schema(dsn: str) -> AsyncIterator[dict[str, Any]]:
+    """Pool options for another new schema (as conftest's `pool_options`), dropped after."""
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.execute(f"CREATE SCHEMA {schema}")
+        yield {"dsn": dsn, "server_settings": {"search_path": schema}}
+        await connection.execute(f"DROP SCHEMA {schema} CASCADE")
+    finally:
+        await connection.close()
+
+
+def closed_port() -> int:
+    """A local TCP port nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
