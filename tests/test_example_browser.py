@@ -1,0 +1,152 @@
+"""The example's page in a real headless Chromium, against a real uvicorn server.
+
+Needs Debian's Chromium (`apt-get install chromium chromium-driver`) and Playwright from
+PyPI (`pip install playwright`); Playwright drives the system browser and downloads none.
+Set `EXAMPLE_SCREENSHOT=docs/example.png` to refresh the docs' screenshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+try:
+    from playwright.async_api import Page, async_playwright, expect
+except ImportError:
+    pytest.skip("playwright is not installed (pip install playwright)", allow_module_level=True)
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+START_TIMEOUT = 30.0
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason=f"no Chromium at {CHROMIUM} (apt-get install chromium chromium-driver, "
+    "or set CHROMIUM_PATH)",
+)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+async def server_url(pool_options: dict[str, Any], tmp_path: Path) -> AsyncIterator[str]:
+    """The example app under uvicorn on a free port, its store in the test's schema."""
+    dsn: str = pool_options["dsn"]
+    schema = pool_options["server_settings"]["search_path"]
+    env = {
+        **os.environ,
+        "ADK_STORE_DSN": f"{dsn}{'&' if '?' in dsn else '?'}search_path={schema}",
+        "EXAMPLE_AGENT": "notes",
+    }
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_path = tmp_path / "uvicorn.log"
+    command = [sys.executable, "-m", "uvicorn", "example_app.app:app", "--port", str(port)]
+    with log_path.open("wb") as log:
+        process = await asyncio.create_subprocess_exec(
+            *command, cwd=ROOT, env=env, stdout=log, stderr=log
+        )
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        async with httpx.AsyncClient() as client:
+            while True:
+                if process.returncode is not None:
+                    pytest.fail(f"uvicorn exited early:\n{log_path.read_text()}")
+                try:
+                    if (await client.get(f"{url}/list-apps")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    pytest.fail(
+                        f"uvicorn did not answer in {START_TIMEOUT}s:\n{log_path.read_text()}"
+                    )
+                await asyncio.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        await asyncio.wait_for(process.wait(), timeout=10)
+
+
+@pytest.fixture
+async def page(server_url: str) -> AsyncIterator[Page]:
+    """A Chromium page on the example app; fails the test on any script error."""
+    errors: list[str] = []
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+        )
+        try:
+            page = await browser.new_page(viewport={"width": 1280, "height": 720})
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            await page.goto(server_url)
+            yield page
+        finally:
+            await browser.close()
+    assert errors == []
+
+
+async def send(page: Page, text: str) -> None:
+    await page.fill("#message", text)
+    await page.click("#send")
+    await expect(page.locator("#status")).to_have_text("done")
+
+
+async def test_create_session_send_message_see_reply_and_state(page: Page) -> None:
+    """Click through: new session, two messages, replies and all three state scopes shown."""
+    await page.fill("#user-id", "browser-user")
+    await page.locator("#user-id").dispatch_event("change")
+    await page.click("#new-session")
+    await expect(page.locator("#session-list button")).to_have_count(1)
+    await expect(page.locator("#message")).to_be_enabled()
+
+    await send(page, "note buy milk")
+    replies = page.locator("#events li.agent .text")
+    await expect(replies.last).to_have_text("Saved note #1: buy milk")
+    await expect(page.locator("#state-user")).to_contain_text('"buy milk"')
+    await expect(page.locator("#state-session")).to_contain_text('"turns": 1')
+    await expect(page.locator("#state-app")).to_contain_text('"app:turns": 1')
+
+    await send(page, "notes")
+    await expect(replies.last).to_have_text("Your notes: 1. buy milk")
+    await expect(page.locator("#state-session")).to_contain_text('"turns": 2')
+
+    screenshot = os.environ.get("EXAMPLE_SCREENSHOT")
+    if screenshot:
+        await page.screenshot(path=str(ROOT / screenshot), full_page=True)
+
+
+async def test_sessions_survive_a_reload(page: Page) -> None:
+    """After a reload the session is listed; opening it shows the stored events and state."""
+    await page.click("#new-session")
+    await expect(page.locator("#message")).to_be_enabled()
+    await send(page, "note keep me")
+    session_id = await page.locator("#session-list button").first.get_attribute("data-session-id")
+    await page.reload()
+    await page.click(f'#session-list button[data-session-id="{session_id}"]')
+    await expect(page.locator("#events li.user .text")).to_have_text(["note keep me"])
+    await expect(page.locator("#events li.agent .text").last).to_have_text("Saved note #1: keep me")
+    await expect(page.locator("#state-user")).to_contain_text('"keep me"')
