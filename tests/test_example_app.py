@@ -17,7 +17,6 @@ from typing_extensions import override
 from example_app.agent import AGENT_ENV, NotesAgent, build_agent
 from example_app.app import create_app
 
-
 PoolOptions = dict[str, Any]
 SESSIONS = "/apps/notes/users/alice/sessions"
 

@@ -89,13 +89,9 @@ def _create_tables(settings: StoreSettings, dsn: str | None) -> None:
     """Create the schema on a loop of its own: ADK calls factories before its server loop."""
 
     async def create() -> None:
-        store = StoreSettings(**{**dict(settings), "min_size": 1, "max_size": 1}).build_store(
-            dsn=dsn
-        )
-        try:
-            await store.create_tables()
-        finally:
-            await store.close()
+        one_connection = StoreSettings(**{**dict(settings), "min_size": 1, "max_size": 1})
+        async with one_connection.build_store(dsn=dsn).opened(create_tables=True):
+            pass
 
     with ThreadPoolExecutor(max_workers=1) as thread:
         thread.submit(asyncio.run, create()).result()

@@ -72,14 +72,8 @@ class ADKStore:
             self.settings.wants_embedded, self.settings.embedded_data_dir
         ) as dsn:
             store = self.settings.build_store(dsn=dsn)
-            try:
-                if self.settings.create_tables:
-                    await store.create_tables()
-                else:
-                    await store.get_pool()
+            async with store.opened(create_tables=self.settings.create_tables):
                 yield store
-            finally:
-                await store.close()
 
     @asynccontextmanager
     async def lifespan(self, app: FastAPI) -> AsyncIterator[dict[str, Any]]:

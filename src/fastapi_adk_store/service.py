@@ -158,12 +158,5 @@ async def open_session_service(
         if server_dsn or dsn:
             options["dsn"] = server_dsn or dsn
         config = AsyncpgConfig(pool_config=options, extension_config={"adk": adk})
-        store = AsyncpgADKStore(config)
-        try:
-            if create_tables:
-                await store.create_tables()
-            else:
-                await store.get_pool()
+        async with AsyncpgADKStore(config).opened(create_tables=create_tables) as store:
             yield AsyncpgSessionService(store)
-        finally:
-            await store.close()

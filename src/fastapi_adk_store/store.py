@@ -224,6 +224,21 @@ class AsyncpgADKStore:
         await self._config.close_pool()
 
     @asynccontextmanager
+    async def opened(self, *, create_tables: bool = True) -> AsyncIterator[AsyncpgADKStore]:
+        """Open the pool now (creating the tables, or not), and close it on exit.
+
+        A wrong DSN or a down server fails here rather than on the first call.
+        """
+        try:
+            if create_tables:
+                await self.create_tables()
+            else:
+                await self.get_pool()
+            yield self
+        finally:
+            await self.close()
+
+    @asynccontextmanager
     async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
         pool = await self.get_pool()
         with self._translate_errors():
