@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import httpx
@@ -573,12 +574,11 @@ class _NoAgents(BaseAgentLoader):
         return []
 
 
-@pytest.fixture
-async def adk_api_server(request: pytest.FixtureRequest) -> AsyncIterator[httpx.AsyncClient]:
-    """ADK's own api_server app over the session service given as the fixture's param."""
-    service: BaseSessionService = request.param
+@asynccontextmanager
+async def _adk_api_server(service: BaseSessionService) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of ADK's own api_server app over `service` (no agents)."""
     with tempfile.TemporaryDirectory() as agents_dir:
-        server = ApiServer(
+        app = ApiServer(
             agent_loader=_NoAgents(),
             session_service=service,
             memory_service=InMemoryMemoryService(),
@@ -587,10 +587,16 @@ async def adk_api_server(request: pytest.FixtureRequest) -> AsyncIterator[httpx.
             eval_sets_manager=LocalEvalSetsManager(agents_dir=agents_dir),
             eval_set_results_manager=LocalEvalSetResultsManager(agents_dir=agents_dir),
             agents_dir=agents_dir,
-        )
-        app = server.get_fast_api_app()
+        ).get_fast_api_app()
         async with LifespanManager(app) as manager, client_for(manager) as client:
             yield client
+
+
+@pytest.fixture
+async def adk_api_server(request: pytest.FixtureRequest) -> AsyncIterator[httpx.AsyncClient]:
+    """ADK's own api_server app over the session service given as the fixture's param."""
+    async with _adk_api_server(request.param) as client:
+        yield client
 
 
 _VOLATILE = {"id", "timestamp", "lastUpdateTime", "invocationId"}
@@ -661,23 +667,11 @@ async def test_same_bytes_as_adk_api_server_on_the_same_database(
     await client.patch(f"{SESSIONS}/s", json={"stateDelta": {"j": 2}})
     await client.post(f"{SESSIONS}/legacy", json={"old": "style"})
 
-    server = _NoAgents()
-    with tempfile.TemporaryDirectory() as agents_dir:
-        adk_app = ApiServer(
-            agent_loader=server,
-            session_service=service,
-            memory_service=InMemoryMemoryService(),
-            artifact_service=InMemoryArtifactService(),
-            credential_service=InMemoryCredentialService(),
-            eval_sets_manager=LocalEvalSetsManager(agents_dir=agents_dir),
-            eval_set_results_manager=LocalEvalSetResultsManager(agents_dir=agents_dir),
-            agents_dir=agents_dir,
-        ).get_fast_api_app()
-        async with LifespanManager(adk_app) as manager, client_for(manager) as adk:
-            for url in [f"{SESSIONS}/s", f"{SESSIONS}/legacy", SESSIONS]:
-                ours, theirs = await client.get(url), await adk.get(url)
-                assert (ours.status_code, ours.json()) == (theirs.status_code, theirs.json())
-            ours_created = await client.post(f"{SESSIONS}/x1", json={"a": 1})
-            theirs_created = await adk.post(f"{SESSIONS}/x2", json={"a": 1})
+    async with _adk_api_server(service) as adk:
+        for url in [f"{SESSIONS}/s", f"{SESSIONS}/legacy", SESSIONS]:
+            ours, theirs = await client.get(url), await adk.get(url)
+            assert (ours.status_code, ours.json()) == (theirs.status_code, theirs.json())
+        ours_created = await client.post(f"{SESSIONS}/x1", json={"a": 1})
+        theirs_created = await adk.post(f"{SESSIONS}/x2", json={"a": 1})
     assert _shape(ours_created.json()) == _shape(theirs_created.json())
     assert "__adk_internal_secret" not in str((await client.get(f"{SESSIONS}/s")).json())
