@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from google.adk.events.event import Event
+from google.adk.platform import time as platform_time
 
 from fastapi_adk_store import (
     AlreadyExistsError,
@@ -182,3 +183,15 @@ async def test_distinct_event_reusing_an_id_is_refused(service: AsyncpgSessionSe
     await service.append_event(session, Event(id="e1", author="a"))
     with pytest.raises(AlreadyExistsError, match="e1"):
         await service.append_event(session, Event(id="e1", author="b"))
+
+
+async def test_created_session_takes_adks_clock(service: AsyncpgSessionService) -> None:
+    """create_session stamps last_update_time with ADK's time provider, as ADK's services do."""
+    platform_time.set_time_provider(lambda: 1_700_000_000.123456789)
+    try:
+        session = await service.create_session(app_name="a", user_id="u")
+    finally:
+        platform_time.reset_time_provider()
+    assert session.last_update_time == 1_700_000_000.123456789
+    stored = await service.get_session(app_name="a", user_id="u", session_id=session.id)
+    assert stored is not None and stored.last_update_time == 1_700_000_000.123456789

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from google.adk.events.event import Event
+from google.adk.platform import time as platform_time
 from google.adk.platform import uuid as platform_uuid
 from google.adk.sessions import _session_util
 from google.adk.sessions.base_session_service import (
@@ -84,6 +85,7 @@ class AsyncpgSessionService(BaseSessionService):
             deltas.session,
             app_state=deltas.app,
             user_state=deltas.user,
+            update_time=platform_time.get_time(),  # ADK's clock, as its event timestamps
         )
         return session_from_record(record)
 

@@ -149,8 +149,9 @@ _SESSION_COLUMNS: Final = (
 # statement; an existing id inserts nothing and returns no row.
 _CREATE_SESSION: Final = """
 WITH s AS (
-    INSERT INTO {sessions} AS t (app_name, user_id, id, state{owner_insert_column})
-    VALUES ($1, $2, $3, $4::jsonb{owner_insert_value})
+    INSERT INTO {sessions} AS t (app_name, user_id, id, state, update_time{owner_insert_column})
+    VALUES ($1, $2, $3, $4::jsonb,
+            COALESCE($7::float8, extract(epoch FROM now())){owner_insert_value})
     ON CONFLICT DO NOTHING
     RETURNING t.*
 ), app_state AS (
@@ -336,7 +337,7 @@ def build_statements(tables: TableNames, owner_id_column_ddl: str | None = None)
         "session_columns": _SESSION_COLUMNS,
         "owner_column_ddl": f"\n    {owner[1]}," if owner else "",
         "owner_insert_column": f", {owner[0]}" if owner else "",
-        "owner_insert_value": ", $7" if owner else "",
+        "owner_insert_value": ", $8" if owner else "",
         "owner_select": f", s.{owner[0]}::text AS owner_id" if owner else "",
         "owner_filter": f"s.{owner[0]}::text = $6" if owner else "false",
     }

@@ -283,8 +283,11 @@ class AsyncpgADKStore:
         *,
         app_state: Mapping[str, Any] | None = None,
         user_state: Mapping[str, Any] | None = None,
+        update_time: float | None = None,
     ) -> SessionRecord:
         """Insert a session; `app_state`/`user_state` are merged into the shared state rows.
+
+        `update_time` (epoch seconds) defaults to the database's clock.
 
         Raises:
             AlreadyExistsError: the (app_name, user_id, session_id) key is taken.
@@ -296,6 +299,7 @@ class AsyncpgADKStore:
             dumps_state(dict(state or {})),
             dumps_state(dict(app_state)) if app_state else None,
             dumps_state(dict(user_state)) if user_state else None,
+            update_time,
         ]
         if self._sql.owner_column is not None:
             args.append(owner_id)
