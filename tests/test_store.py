@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import socket
+import uuid
 from typing import Any
 
+import asyncpg
 import pytest
 from google.adk.events.event import Event
 from google.adk.platform import time as platform_time
@@ -99,8 +101,63 @@ async def test_unreachable_server_raises_store_unavailable() -> None:
             pool_config={"dsn": f"postgresql://postgres@127.0.0.1:{port}/x", "min_size": 1}
         )
     )
-    with pytest.raises(StoreUnavailableError, match="unreachable"):
+    with pytest.raises(StoreUnavailableError, match="unavailable"):
         await store.get_user_state("app", "user")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"command_timeout": 0.2}, "did not answer in time"),
+        ({"server_settings": {"statement_timeout": "200ms"}}, "statement_timeout"),
+        ({"server_settings": {"lock_timeout": "200ms"}}, "lock_timeout"),
+    ],
+    ids=["command_timeout", "statement_timeout", "lock_timeout"],
+)
+async def test_timeouts_behind_a_held_lock_are_store_unavailable(
+    store: AsyncpgADKStore, pool_options: PoolOptions, options: PoolOptions, message: str
+) -> None:
+    """A statement stuck behind a lock and cut off by a timeout is a 503, with a clear reason."""
+    await store.create_session("s", "app", "user")
+    settings = {**pool_options["server_settings"], **options.pop("server_settings", {})}
+    waiting = AsyncpgADKStore(
+        AsyncpgConfig(pool_config={**pool_options, **options, "server_settings": settings})
+    )
+    pool = await store.get_pool()
+    try:
+        async with pool.acquire() as holder, holder.transaction():
+            await holder.execute(f"SELECT 1 FROM {store.session_table} FOR UPDATE")
+            with pytest.raises(StoreUnavailableError, match=message):
+                await waiting.update_session_state("s", {"k": 1}, app_name="app", user_id="user")
+    finally:
+        await waiting.close()
+    record = await store.get_session("s", app_name="app", user_id="user")
+    assert record is not None and record.state == {}
+
+
+async def test_create_tables_on_a_migrated_schema_needs_no_create_privilege(
+    store: AsyncpgADKStore, pool_options: PoolOptions
+) -> None:
+    """A role that may only read and write the tables can still start with create_tables()."""
+    role = f"adk_rw_{uuid.uuid4().hex[:12]}"
+    schema = pool_options["server_settings"]["search_path"]
+    pool = await store.get_pool()
+    await pool.execute(f"CREATE ROLE {role} LOGIN")
+    await pool.execute(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
+    await pool.execute(
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}"
+    )
+    limited = AsyncpgADKStore(AsyncpgConfig(pool_config={**pool_options, "user": role}))
+    try:
+        await limited.create_tables()
+        await limited.create_session("s", "app", "user", {"k": 1})
+        await pool.execute(f"DROP TABLE {store.events_table}")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await limited.create_tables()
+    finally:
+        await limited.close()
+        await pool.execute(f"DROP OWNED BY {role}")
+        await pool.execute(f"DROP ROLE {role}")
 
 
 async def test_close_closes_the_pool(store: AsyncpgADKStore) -> None:

@@ -111,7 +111,10 @@ def _failure(error: Exception) -> _Failure | None:
         return _Failure(
             503,
             ErrorCode.SCHEMA_MISSING,
-            "the session store's tables are missing; run `fastapi-adk-store migrate`",
+            (
+                "the session store's tables are missing: start the app with "
+                "ADK_STORE_CREATE_TABLES=true or call `await store.create_tables()` once"
+            ),
             {"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
     if isinstance(error, StaleSessionError):

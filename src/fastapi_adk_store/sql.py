@@ -137,7 +137,13 @@ LOCK_SCHEMA: Final = "SELECT pg_advisory_xact_lock(hashtext($1))"
 _RECORD_SCHEMA_VERSION: Final = (
     "INSERT INTO {schema_versions} (version) VALUES ($1) ON CONFLICT (version) DO NOTHING"
 )
-_GET_SCHEMA_VERSION: Final = "SELECT max(version) FROM {schema_versions}"
+# NULL when any table is missing: create_tables() then runs its DDL; otherwise it needs
+# no CREATE privilege on a database whose schema is already in place.
+_GET_SCHEMA_VERSION: Final = """
+SELECT max(version) FROM {schema_versions}
+WHERE num_nulls(to_regclass('{sessions}'), to_regclass('{events}'),
+                to_regclass('{app_states}'), to_regclass('{user_states}')) = 0
+"""
 
 # --- sessions -----------------------------------------------------------------------------
 

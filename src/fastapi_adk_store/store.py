@@ -7,7 +7,7 @@ seed add one look-up first). Keys are `(app_name, user_id, session_id)`.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -37,12 +37,28 @@ _FIRST_PAGE = float("-inf")
 
 # Errors that mean "the database is not reachable right now", not "the request is bad".
 _UNAVAILABLE = (
-    OSError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.ConnectionDoesNotExistError,
+    OSError,  # refused or reset connections, and TimeoutError (command/connect timeout)
+    asyncpg.PostgresConnectionError,  # SQLSTATE class 08, PgBouncer's "cannot connect" too
+    asyncpg.OperatorInterventionError,  # class 57: shutdown, starting up, statement_timeout
+    asyncpg.LockNotAvailableError,  # lock_timeout
     asyncpg.TooManyConnectionsError,
-    asyncpg.ConnectionFailureError,
 )
+# What a transaction-pooling PgBouncer does to asyncpg's prepared-statement cache.
+_PREPARED_STATEMENT_LOST = (
+    asyncpg.InvalidSQLStatementNameError,
+    asyncpg.DuplicatePreparedStatementError,
+)
+
+
+def _unavailable_message(error: BaseException) -> str:
+    if isinstance(error, TimeoutError):
+        return (
+            "PostgreSQL did not answer in time "
+            "(ADK_STORE_COMMAND_TIMEOUT / ADK_STORE_CONNECT_TIMEOUT)"
+        )
+    if isinstance(error, asyncpg.QueryCanceledError | asyncpg.LockNotAvailableError):
+        return f"PostgreSQL cancelled the statement (statement_timeout or lock_timeout): {error}"
+    return f"PostgreSQL is unavailable: {error}"
 
 
 @dataclass(frozen=True)
@@ -253,13 +269,34 @@ class AsyncpgADKStore:
             raise SchemaMissingError(self._tables.sessions) from error
         except asyncpg.DataError as error:
             raise InvalidValueError(f"PostgreSQL refused a value: {error}") from error
+        except _PREPARED_STATEMENT_LOST as error:
+            raise ConfigurationError(
+                f"{error}: behind PgBouncer in transaction or statement pooling mode, "
+                "set ADK_STORE_STATEMENT_CACHE_SIZE=0 (pool option statement_cache_size=0)"
+            ) from error
+        except asyncpg.ProtocolViolationError as error:
+            if "unsupported startup parameter" not in str(error):
+                raise StoreUnavailableError(_unavailable_message(error)) from error
+            raise ConfigurationError(
+                f"{error}: PgBouncer refuses this server_settings key; set it on the "
+                "database or role instead (ALTER ROLE ... SET), or list it in PgBouncer's "
+                "ignore_startup_parameters"
+            ) from error
         except _UNAVAILABLE as error:
-            raise StoreUnavailableError(f"PostgreSQL is unreachable: {error}") from error
+            raise StoreUnavailableError(_unavailable_message(error)) from error
 
     # --- schema ----------------------------------------------------------------------------
 
     async def create_tables(self) -> None:
-        """Create the tables and indexes if absent; safe when many processes start at once."""
+        """Create the tables and indexes if absent; safe when many processes start at once.
+
+        When the schema is already in place this only reads, so a role without CREATE
+        privilege can start against a database someone else migrated.
+        """
+        async with self._connection() as connection:
+            with suppress(asyncpg.UndefinedTableError):
+                if await connection.fetchval(self._sql.get_schema_version) == SCHEMA_VERSION:
+                    return
         async with self._connection() as connection, connection.transaction():
             await connection.execute(self._sql.lock_schema, self._sql.schema_lock_key)
             await connection.execute(self._sql.create_schema)
