@@ -1,0 +1,396 @@
+"""Bench-only A/B of proposed changes to the store, applied by monkeypatching one instance.
+
+    .venv/bin/python -m bench.experiments
+
+Opens the floor, an unpatched `ours` and one `ours` per variant, each on its own fresh
+database (`bench_exp_*`), and runs the workloads a variant targets in interleaved slices
+(as bench.run does). Prints each variant's median ratio to the unpatched store and to the
+floor, and writes bench/results/experiments.json. src/ is never edited: a variant replaces
+methods or statements on its own store instance only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import statistics
+import sys
+import types
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from google.adk.sessions.session import Session
+
+if not __package__:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.contenders import Contender, database_dsn, open_contender, seed_sql
+from bench.run import DEFAULT_DSN, Samples, run_slice
+from bench.workloads import APP, BIG_USER, SMALL_USER, WORKLOADS, Workload
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# --- variants -------------------------------------------------------------------------------
+
+# list: the shared states as uncorrelated scalar subqueries (evaluated once per statement)
+# instead of two LEFT JOINs, which PostgreSQL re-plans (custom plan, Memoize) on every call.
+LIST_SUBQUERIES = """
+SELECT s.app_name, s.user_id, s.id, s.state, s.create_time, s.update_time, s.revision,
+       (SELECT a.state FROM "adk_app_states" a WHERE a.app_name = $1) AS app_state,
+       (SELECT u.state FROM "adk_user_states" u WHERE u.app_name = $1 AND u.user_id = $2)
+           AS user_state
+FROM "adk_sessions" s
+WHERE s.app_name = $1 AND s.user_id = $2 AND (s.update_time, s.id) > ($3, $4)
+  AND ($6::text IS NULL OR false)
+ORDER BY s.update_time, s.id
+LIMIT $5
+"""
+
+_new = object.__new__
+_set = object.__setattr__
+_SESSION_FIELDS = frozenset(Session.model_fields)
+
+
+def session_fast(record: Any, events: list[Any] | None = None) -> Session:
+    """What `Session.model_construct` stores, without its per-field Python loop."""
+    session = _new(Session)
+    _set(
+        session,
+        "__dict__",
+        {
+            "id": record.id,
+            "app_name": record.app_name,
+            "user_id": record.user_id,
+            "state": record.merged_state(),
+            "events": events if events is not None else [],
+            "last_update_time": record.last_update_time,
+        },
+    )
+    _set(session, "__pydantic_fields_set__", set(_SESSION_FIELDS))
+    _set(session, "__pydantic_extra__", None)
+    _set(session, "__pydantic_private__", {"_storage_update_marker": str(record.revision)})
+    return session
+
+
+def session_from_row(row: asyncpg.Record) -> Session:
+    """An ADK Session straight from a list row: no SessionRecord in between."""
+    from fastapi_adk_store._json import loads
+
+    state: dict[str, Any] = loads(row["state"])
+    if (app_state := row["app_state"]) is not None:
+        state.update({f"app:{k}": v for k, v in loads(app_state).items()})
+    if (user_state := row["user_state"]) is not None:
+        state.update({f"user:{k}": v for k, v in loads(user_state).items()})
+    session = _new(Session)
+    _set(
+        session,
+        "__dict__",
+        {
+            "id": row["id"],
+            "app_name": row["app_name"],
+            "user_id": row["user_id"],
+            "state": state,
+            "events": [],
+            "last_update_time": row["update_time"],
+        },
+    )
+    _set(session, "__pydantic_fields_set__", set(_SESSION_FIELDS))
+    _set(session, "__pydantic_extra__", None)
+    _set(session, "__pydantic_private__", {"_storage_update_marker": str(row["revision"])})
+    return session
+
+
+def _patch_record_validated(store: Any) -> None:
+    """SessionRecord(...) (validated in Rust) instead of SessionRecord.model_construct."""
+    from datetime import UTC, datetime
+
+    from fastapi_adk_store._json import loads
+    from fastapi_adk_store.models import SessionRecord
+
+    def record(row: asyncpg.Record) -> SessionRecord:
+        app_state = row.get("app_state")
+        user_state = row.get("user_state")
+        return SessionRecord(
+            id=row["id"],
+            app_name=row["app_name"],
+            user_id=row["user_id"],
+            state=loads(row["state"]),
+            create_time=row["create_time"],
+            update_time=datetime.fromtimestamp(row["update_time"], UTC),
+            last_update_time=row["update_time"],
+            revision=row["revision"],
+            owner_id=row.get("owner_id"),
+            app_state=loads(app_state) if app_state is not None else {},
+            user_state=loads(user_state) if user_state is not None else {},
+        )
+
+    async def list_sessions(
+        self: Any, app_name: str, user_id: str, *, limit: int | None = None
+    ) -> list[SessionRecord]:
+        # The store's first-page listing of one user, with the validated record.
+        async with self._connection() as connection:
+            rows = await connection.fetch(
+                self._sql.list_user_sessions, app_name, user_id, float("-inf"), "", limit, None
+            )
+        return [record(row) for row in rows]
+
+    store.list_sessions = types.MethodType(list_sessions, store)
+
+
+def _patch_get_array_agg(store: Any) -> None:
+    """get_session: array_agg(event_data) -> jsonb[] instead of json_agg -> one json text."""
+    from fastapi_adk_store import store as store_module
+    from fastapi_adk_store._json import loads_events
+
+    sql = store._sql.get_session.replace(
+        "COALESCE(json_agg(r.event_data ORDER BY r.timestamp, r.id), '[]'::json)",
+        "array_agg(r.event_data ORDER BY r.timestamp, r.id)",
+    )
+    assert sql != store._sql.get_session, "get_session SQL changed; update the experiment"
+    store._sql = dataclasses.replace(store._sql, get_session=sql)
+
+    async def _load(
+        self: Any,
+        session_id: str,
+        app_name: str | None,
+        user_id: str | None,
+        *,
+        limit: int | None,
+        after: float | None = None,
+    ) -> Any:
+        key = await self._resolve(session_id, app_name, user_id)
+        if key is None:
+            return None
+        async with self._connection() as connection:
+            row = await connection.fetchrow(
+                self._sql.get_session, key[0], key[1], session_id, after, limit
+            )
+        if row is None:
+            return None
+        texts = row["events"]
+        events = loads_events("[" + ",".join(texts) + "]") if texts else []
+        return store_module._session_record(row), events
+
+    store._load = types.MethodType(_load, store)
+
+
+def _patch_connection(store: Any) -> None:
+    """One pool checkout with the pool cached on the instance: no await get_pool() per
+    call, no nested context managers (errors translated by one try/except)."""
+    from fastapi_adk_store import store as store_module
+    from fastapi_adk_store.errors import StoreUnavailableError
+
+    pool_holder: dict[str, asyncpg.Pool] = {}
+
+    @asynccontextmanager
+    async def _connection(self: Any) -> AsyncIterator[asyncpg.Connection]:
+        pool = pool_holder.get("pool")
+        if pool is None:
+            pool = pool_holder["pool"] = await self.get_pool()
+        try:
+            async with pool.acquire() as connection:
+                yield connection
+        except store_module._UNAVAILABLE as error:
+            raise StoreUnavailableError(str(error)) from error
+
+    store._connection = types.MethodType(_connection, store)
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    name: str
+    what: str
+    workloads: tuple[str, ...]
+    patch: Callable[[Any], None] | None = None
+    fast_session: bool = False
+    list_sql: str | None = None
+    direct_rows: bool = False
+
+
+VARIANTS = [
+    Variant(
+        "list_subqueries",
+        "list SQL: app/user state as scalar subqueries, not LEFT JOINs",
+        ("list_100", "list_100k"),
+        list_sql=LIST_SUBQUERIES,
+    ),
+    Variant(
+        "list_fast_objects",
+        "list: validated SessionRecord(...) + Session built without model_construct",
+        ("list_100", "list_100k"),
+        patch=_patch_record_validated,
+        fast_session=True,
+    ),
+    Variant(
+        "list_both",
+        "both list changes",
+        ("list_100", "list_100k"),
+        patch=_patch_record_validated,
+        fast_session=True,
+        list_sql=LIST_SUBQUERIES,
+    ),
+    Variant(
+        "list_direct",
+        "list: Sessions built straight from rows (no SessionRecord), subquery SQL",
+        ("list_100", "list_100k"),
+        list_sql=LIST_SUBQUERIES,
+        direct_rows=True,
+    ),
+    Variant(
+        "get_array_agg",
+        "get_session: array_agg(event_data) (jsonb[]) joined in Python, not json_agg",
+        ("get_full", "get_recent20"),
+        patch=_patch_get_array_agg,
+    ),
+    Variant(
+        "lean_checkout",
+        "one plain pool.acquire() per call, pool cached on the store",
+        ("append", "get_recent20", "create"),
+        patch=_patch_connection,
+    ),
+]
+
+
+@asynccontextmanager
+async def _variant(v: Variant, server_dsn: str, database: str) -> AsyncIterator[Contender]:
+    async with open_contender("ours", server_dsn, database) as c:
+        store = c.service.store  # type: ignore[attr-defined]
+        if v.patch is not None:
+            v.patch(store)
+        if v.list_sql is not None:
+            store._sql = dataclasses.replace(store._sql, list_user_sessions=v.list_sql)
+        if v.fast_session:
+
+            async def list_page(app_name: str, user_id: str, limit: int) -> int:
+                records = await store.list_sessions(app_name, user_id, limit=limit)
+                return len([session_fast(record, []) for record in records])
+
+            c.list_page = list_page
+        if v.direct_rows:
+
+            async def list_rows(app_name: str, user_id: str, limit: int) -> int:
+                async with store._connection() as connection:
+                    rows = await connection.fetch(
+                        store._sql.list_user_sessions,
+                        app_name,
+                        user_id,
+                        float("-inf"),
+                        "",
+                        limit,
+                        None,
+                    )
+                return len([session_from_row(row) for row in rows])
+
+            c.list_page = list_rows
+        c.name = v.name
+        yield c
+
+
+async def _fresh(server_dsn: str, database: str) -> None:
+    connection = await asyncpg.connect(server_dsn)
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        await connection.execute(f'CREATE DATABASE "{database}"')
+    finally:
+        await connection.close()
+
+
+async def _seed(c: Contender, dsn: str) -> None:
+    connection = await asyncpg.connect(dsn)
+    try:
+        sql = await seed_sql(connection, c.seed_sql)
+        await connection.execute(sql, APP, SMALL_USER, 100)
+        await connection.execute(sql, APP, BIG_USER, 100_000)
+        await connection.execute("ANALYZE")
+    finally:
+        await connection.close()
+
+
+async def compare(
+    server_dsn: str, v: Variant, rounds: int, seconds: float
+) -> dict[str, dict[str, float]]:
+    """Interleave floor, baseline and the variant on the variant's workloads."""
+    names = {"floor": "bench_exp_floor", "baseline": "bench_exp_base", v.name: "bench_exp_var"}
+    for database in names.values():
+        await _fresh(server_dsn, database)
+    out: dict[str, dict[str, float]] = {}
+    async with AsyncExitStack() as stack:
+        cs: dict[str, Contender] = {
+            "floor": await stack.enter_async_context(
+                open_contender("floor", server_dsn, names["floor"])
+            ),
+            "baseline": await stack.enter_async_context(
+                open_contender("ours", server_dsn, names["baseline"])
+            ),
+            v.name: await stack.enter_async_context(_variant(v, server_dsn, names[v.name])),
+        }
+        for name, c in cs.items():
+            await _seed(c, database_dsn(server_dsn, names[name]))
+        states: dict[tuple[str, str], dict[str, Any]] = {}
+        for w in [w for w in WORKLOADS if w.name in v.workloads]:
+            out[w.name] = await _compare_workload(w, cs, states, rounds, seconds, v.name)
+    return out
+
+
+async def _compare_workload(
+    w: Workload,
+    cs: dict[str, Contender],
+    states: dict[tuple[str, str], dict[str, Any]],
+    rounds: int,
+    seconds: float,
+    variant: str,
+) -> dict[str, float]:
+    for name, c in cs.items():
+        key = (name, w.state_key or w.name)
+        if key not in states:
+            states[key] = {}
+            if w.setup is not None:
+                await w.setup(c, states[key])
+        await run_slice(c, w, states[key], seconds / 2, None)
+    samples = {name: Samples() for name in cs}
+    order = list(cs)
+    for r in range(rounds):
+        turn = order[r % 3 :] + order[: r % 3]
+        for name in reversed(turn) if r % 2 else turn:
+            key = (name, w.state_key or w.name)
+            await run_slice(cs[name], w, states[key], seconds, samples[name], r)
+
+    def ratio(a: str, b: str) -> float:
+        return statistics.median(
+            x / y for x, y in zip(samples[a].ops_per_s, samples[b].ops_per_s, strict=True)
+        )
+
+    result = {
+        "variant_vs_baseline": round(ratio(variant, "baseline"), 3),
+        "baseline_vs_floor": round(ratio("baseline", "floor"), 3),
+        "variant_vs_floor": round(ratio(variant, "floor"), 3),
+    }
+    print(f"  {w.name:<13} {result}", flush=True)
+    return result
+
+
+async def main(args: argparse.Namespace) -> None:
+    out = ROOT / "bench" / "results" / "experiments.json"
+    results: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
+    for v in VARIANTS:
+        if args.only and v.name not in args.only:
+            continue
+        print(f"{v.name}: {v.what}", flush=True)
+        measured = await compare(args.dsn, v, args.rounds, args.slice)
+        results[v.name] = {"what": v.what, "rounds": args.rounds, **measured}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="python -m bench.experiments")
+    parser.add_argument("--dsn", default=DEFAULT_DSN)
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--slice", type=float, default=0.5)
+    parser.add_argument("--only", nargs="*")
+    asyncio.run(main(parser.parse_args()))
