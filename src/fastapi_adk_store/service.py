@@ -20,7 +20,7 @@ from typing_extensions import override
 
 from .config import ADK_EXTENSION_KEYS, AsyncpgConfig
 from .embedded import embedded_dsn
-from .models import SessionRecord
+from .models import SessionRecord, construct_trusted
 from .store import AsyncpgADKStore, StateDeltas
 
 __all__ = ["AsyncpgSessionService", "open_session_service", "session_from_record"]
@@ -34,16 +34,18 @@ def _split_state(state: Mapping[str, Any] | None) -> StateDeltas:
 
 def session_from_record(record: SessionRecord, events: list[Event] | None = None) -> Session:
     """The ADK session for a stored record (merged state), appendable by the service."""
-    session = Session.model_construct(
-        id=record.id,
-        app_name=record.app_name,
-        user_id=record.user_id,
-        state=record.merged_state(),
-        events=events if events is not None else [],
-        last_update_time=record.last_update_time,
+    return construct_trusted(
+        Session,
+        {
+            "id": record.id,
+            "app_name": record.app_name,
+            "user_id": record.user_id,
+            "state": record.merged_state(),
+            "events": events if events is not None else [],
+            "last_update_time": record.last_update_time,
+        },
+        _storage_update_marker=str(record.revision),
     )
-    session._storage_update_marker = str(record.revision)
-    return session
 
 
 def _revision(session: Session) -> int | None:

@@ -28,7 +28,7 @@ from .errors import (
     StaleSessionError,
     StoreUnavailableError,
 )
-from .models import EventRecord, SessionRecord
+from .models import EventRecord, SessionRecord, construct_trusted
 from .sql import SCHEMA_VERSION, Statements, TableNames, build_statements
 
 __all__ = ["AsyncpgADKStore", "PoolStats", "SessionCursor", "StateDeltas"]
@@ -101,31 +101,37 @@ class StateDeltas:
 def _session_record(row: asyncpg.Record) -> SessionRecord:
     app_state = row.get("app_state")
     user_state = row.get("user_state")
-    return SessionRecord.model_construct(
-        id=row["id"],
-        app_name=row["app_name"],
-        user_id=row["user_id"],
-        state=loads(row["state"]),
-        create_time=row["create_time"],
-        update_time=datetime.fromtimestamp(row["update_time"], UTC),
-        last_update_time=row["update_time"],
-        revision=row["revision"],
-        owner_id=row.get("owner_id"),
-        app_state=loads(app_state) if app_state is not None else {},
-        user_state=loads(user_state) if user_state is not None else {},
+    return construct_trusted(
+        SessionRecord,
+        {
+            "id": row["id"],
+            "app_name": row["app_name"],
+            "user_id": row["user_id"],
+            "state": loads(row["state"]),
+            "create_time": row["create_time"],
+            "update_time": datetime.fromtimestamp(row["update_time"], UTC),
+            "last_update_time": row["update_time"],
+            "revision": row["revision"],
+            "owner_id": row.get("owner_id"),
+            "app_state": loads(app_state) if app_state is not None else {},
+            "user_state": loads(user_state) if user_state is not None else {},
+        },
     )
 
 
 def _event_record(row: asyncpg.Record) -> EventRecord:
-    return EventRecord.model_construct(
-        id=row["id"],
-        app_name=row["app_name"],
-        user_id=row["user_id"],
-        session_id=row["session_id"],
-        invocation_id=row["invocation_id"],
-        author=row["author"],
-        timestamp=datetime.fromtimestamp(row["timestamp"], UTC),
-        event_data=loads(row["event_data"]),
+    return construct_trusted(
+        EventRecord,
+        {
+            "id": row["id"],
+            "app_name": row["app_name"],
+            "user_id": row["user_id"],
+            "session_id": row["session_id"],
+            "invocation_id": row["invocation_id"],
+            "author": row["author"],
+            "timestamp": datetime.fromtimestamp(row["timestamp"], UTC),
+            "event_data": loads(row["event_data"]),
+        },
     )
 
 
