@@ -7,9 +7,10 @@ other's rows and can hand the same options to other processes.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from google.adk.errors._stale_session_error import StaleSessionError
+from google.adk.events.event import Event
 from google.adk.sessions.base_session_service import BaseSessionService
 from google.adk.sessions.in_memory_session_service import InMemorySessionService
 
@@ -30,6 +33,10 @@ from fastapi_adk_store.settings import StoreSettings
 from ._router_helpers import client_for, make_app, make_settings
 
 PoolOptions = dict[str, Any]
+# (service, app_name, user_id, session_id, copies, timestamp) -> (appends won, stale errors)
+RaceAppends = Callable[
+    [BaseSessionService, str, str, str, int, float | None], Awaitable[tuple[int, int]]
+]
 
 
 @pytest.fixture(scope="session")
@@ -129,3 +136,43 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client for `app`, started with its lifespan."""
     async with LifespanManager(app) as manager, client_for(manager) as client:
         yield client
+
+
+@pytest.fixture
+def race_appends() -> RaceAppends:
+    """Load `copies` copies of one session, then append from all of them at once.
+
+    Returns how many appends won and how many raised StaleSessionError; anything else
+    raised fails the test.
+    """
+
+    async def race(
+        service: BaseSessionService,
+        app_name: str,
+        user_id: str,
+        session_id: str,
+        copies: int,
+        timestamp: float | None = None,
+    ) -> tuple[int, int]:
+        loaded = [
+            await service.get_session(app_name=app_name, user_id=user_id, session_id=session_id)
+            for _ in range(copies)
+        ]
+        events = [Event(author=f"c{i}") for i in range(copies)]
+        if timestamp is not None:
+            for event in events:
+                event.timestamp = timestamp
+        results = await asyncio.gather(
+            *(
+                service.append_event(copy, event)
+                for copy, event in zip(loaded, events, strict=True)
+                if copy is not None
+            ),
+            return_exceptions=True,
+        )
+        unexpected = [r for r in results if not isinstance(r, Event | StaleSessionError)]
+        assert not unexpected, unexpected
+        won = sum(isinstance(result, Event) for result in results)
+        return won, len(results) - won
+
+    return race

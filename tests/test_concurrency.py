@@ -8,7 +8,6 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import pytest
-from google.adk.errors._stale_session_error import StaleSessionError
 from google.adk.errors.already_exists_error import AlreadyExistsError
 from google.adk.events.event import Event
 from google.adk.events.event_actions import EventActions
@@ -22,6 +21,7 @@ from ._workers import (
     append_keys,
     open_and_create_tables,
 )
+from .conftest import RaceAppends
 
 PROCESSES = 3
 
@@ -49,23 +49,11 @@ async def test_concurrent_duplicate_creates_exactly_one_wins(
 
 
 async def test_concurrent_appends_from_one_revision_exactly_one_wins(
-    service: AsyncpgSessionService,
+    service: AsyncpgSessionService, race_appends: RaceAppends
 ) -> None:
     """Ten copies at the same revision append at once: one event stored, nine stale."""
     await service.create_session(app_name=APP, user_id=USER, session_id="s")
-    copies = [
-        await service.get_session(app_name=APP, user_id=USER, session_id="s") for _ in range(10)
-    ]
-    results = await asyncio.gather(
-        *(
-            service.append_event(copy, Event(author=f"c{i}"))
-            for i, copy in enumerate(copies)
-            if copy is not None
-        ),
-        return_exceptions=True,
-    )
-    assert sum(isinstance(result, Event) for result in results) == 1
-    assert sum(isinstance(result, StaleSessionError) for result in results) == 9
+    assert await race_appends(service, APP, USER, "s", 10, None) == (1, 9)
     stored = await service.get_session(app_name=APP, user_id=USER, session_id="s")
     assert stored is not None and len(stored.events) == 1
 

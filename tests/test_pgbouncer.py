@@ -39,6 +39,8 @@ from fastapi_adk_store import (
     StoreUnavailableError,
 )
 
+from .conftest import RaceAppends
+
 APP = "bounced_app"
 USER = "bounced_user"
 # Server connections PgBouncer opens per database/user pair; the client pools below are
@@ -333,7 +335,7 @@ async def test_concurrent_appends_share_server_connections(
 
 
 async def test_stale_copy_is_detected_through_pgbouncer(
-    bounced_service: AsyncpgSessionService,
+    bounced_service: AsyncpgSessionService, race_appends: RaceAppends
 ) -> None:
     """A stale copy raises; of twelve copies appending at once with one timestamp, one wins."""
     await bounced_service.create_session(app_name=APP, user_id=USER, session_id="race")
@@ -344,21 +346,8 @@ async def test_stale_copy_is_detected_through_pgbouncer(
     with pytest.raises(StaleSessionError):
         await bounced_service.append_event(second, Event(author="second"))
 
-    copies = [
-        await bounced_service.get_session(app_name=APP, user_id=USER, session_id="race")
-        for _ in range(12)
-    ]
-    timestamp = time.time()
-    results = await asyncio.gather(
-        *(
-            bounced_service.append_event(copy, Event(author=f"c{i}", timestamp=timestamp))
-            for i, copy in enumerate(copies)
-            if copy is not None
-        ),
-        return_exceptions=True,
-    )
-    assert sum(isinstance(result, Event) for result in results) == 1
-    assert sum(isinstance(result, StaleSessionError) for result in results) == 11
+    won_and_stale = await race_appends(bounced_service, APP, USER, "race", 12, time.time())
+    assert won_and_stale == (1, 11)
     stored = await bounced_service.get_session(app_name=APP, user_id=USER, session_id="race")
     assert stored is not None and len(stored.events) == 2
 
