@@ -6,7 +6,8 @@ Opens the floor, an unpatched `ours` and one `ours` per variant, each on its own
 database (`bench_exp_*`), and runs the workloads a variant targets in interleaved slices
 (as bench.run does). Prints each variant's median ratio to the unpatched store and to the
 floor, and writes bench/results/experiments.json. src/ is never edited: a variant replaces
-methods or statements on its own store instance only.
+methods or statements on its own store instance only. Variants already applied in src/
+were removed; their measured effect is recorded in docs/performance.md.
 """
 
 from __future__ import annotations
@@ -32,64 +33,27 @@ if not __package__:
 from bench.contenders import Contender, database_dsn, open_contender, seed_sql
 from bench.run import DEFAULT_DSN, Samples, run_slice
 from bench.workloads import APP, BIG_USER, SMALL_USER, WORKLOADS, Workload
+from fastapi_adk_store._json import loads
+from fastapi_adk_store.models import construct_trusted
 
 ROOT = Path(__file__).resolve().parent.parent
 
 # --- variants -------------------------------------------------------------------------------
 
-# list: the shared states as uncorrelated scalar subqueries (evaluated once per statement)
-# instead of two LEFT JOINs, which PostgreSQL re-plans (custom plan, Memoize) on every call.
-LIST_SUBQUERIES = """
-SELECT s.app_name, s.user_id, s.id, s.state, s.create_time, s.update_time, s.revision,
-       (SELECT a.state FROM "adk_app_states" a WHERE a.app_name = $1) AS app_state,
-       (SELECT u.state FROM "adk_user_states" u WHERE u.app_name = $1 AND u.user_id = $2)
-           AS user_state
-FROM "adk_sessions" s
-WHERE s.app_name = $1 AND s.user_id = $2 AND (s.update_time, s.id) > ($3, $4)
-  AND ($6::text IS NULL OR false)
-ORDER BY s.update_time, s.id
-LIMIT $5
-"""
-
-_new = object.__new__
-_set = object.__setattr__
-_SESSION_FIELDS = frozenset(Session.model_fields)
-
-
-def session_fast(record: Any, events: list[Any] | None = None) -> Session:
-    """What `Session.model_construct` stores, without its per-field Python loop."""
-    session = _new(Session)
-    _set(
-        session,
-        "__dict__",
-        {
-            "id": record.id,
-            "app_name": record.app_name,
-            "user_id": record.user_id,
-            "state": record.merged_state(),
-            "events": events if events is not None else [],
-            "last_update_time": record.last_update_time,
-        },
-    )
-    _set(session, "__pydantic_fields_set__", set(_SESSION_FIELDS))
-    _set(session, "__pydantic_extra__", None)
-    _set(session, "__pydantic_private__", {"_storage_update_marker": str(record.revision)})
-    return session
-
 
 def session_from_row(row: asyncpg.Record) -> Session:
-    """An ADK Session straight from a list row: no SessionRecord in between."""
-    from fastapi_adk_store._json import loads
+    """An ADK Session straight from a list row: no SessionRecord in between.
 
+    Built with `construct_trusted` as `service.session_from_record` builds it, with the
+    merged state computed from the row instead of from a record.
+    """
     state: dict[str, Any] = loads(row["state"])
     if (app_state := row["app_state"]) is not None:
         state.update({f"app:{k}": v for k, v in loads(app_state).items()})
     if (user_state := row["user_state"]) is not None:
         state.update({f"user:{k}": v for k, v in loads(user_state).items()})
-    session = _new(Session)
-    _set(
-        session,
-        "__dict__",
+    return construct_trusted(
+        Session,
         {
             "id": row["id"],
             "app_name": row["app_name"],
@@ -98,48 +62,8 @@ def session_from_row(row: asyncpg.Record) -> Session:
             "events": [],
             "last_update_time": row["update_time"],
         },
+        _storage_update_marker=str(row["revision"]),
     )
-    _set(session, "__pydantic_fields_set__", set(_SESSION_FIELDS))
-    _set(session, "__pydantic_extra__", None)
-    _set(session, "__pydantic_private__", {"_storage_update_marker": str(row["revision"])})
-    return session
-
-
-def _patch_record_validated(store: Any) -> None:
-    """SessionRecord(...) (validated in Rust) instead of SessionRecord.model_construct."""
-    from datetime import UTC, datetime
-
-    from fastapi_adk_store._json import loads
-    from fastapi_adk_store.models import SessionRecord
-
-    def record(row: asyncpg.Record) -> SessionRecord:
-        app_state = row.get("app_state")
-        user_state = row.get("user_state")
-        return SessionRecord(
-            id=row["id"],
-            app_name=row["app_name"],
-            user_id=row["user_id"],
-            state=loads(row["state"]),
-            create_time=row["create_time"],
-            update_time=datetime.fromtimestamp(row["update_time"], UTC),
-            last_update_time=row["update_time"],
-            revision=row["revision"],
-            owner_id=row.get("owner_id"),
-            app_state=loads(app_state) if app_state is not None else {},
-            user_state=loads(user_state) if user_state is not None else {},
-        )
-
-    async def list_sessions(
-        self: Any, app_name: str, user_id: str, *, limit: int | None = None
-    ) -> list[SessionRecord]:
-        # The store's first-page listing of one user, with the validated record.
-        async with self._connection() as connection:
-            rows = await connection.fetch(
-                self._sql.list_user_sessions, app_name, user_id, float("-inf"), "", limit, None
-            )
-        return [record(row) for row in rows]
-
-    store.list_sessions = types.MethodType(list_sessions, store)
 
 
 def _patch_get_array_agg(store: Any) -> None:
@@ -207,38 +131,14 @@ class Variant:
     what: str
     workloads: tuple[str, ...]
     patch: Callable[[Any], None] | None = None
-    fast_session: bool = False
-    list_sql: str | None = None
     direct_rows: bool = False
 
 
 VARIANTS = [
     Variant(
-        "list_subqueries",
-        "list SQL: app/user state as scalar subqueries, not LEFT JOINs",
-        ("list_100", "list_100k"),
-        list_sql=LIST_SUBQUERIES,
-    ),
-    Variant(
-        "list_fast_objects",
-        "list: validated SessionRecord(...) + Session built without model_construct",
-        ("list_100", "list_100k"),
-        patch=_patch_record_validated,
-        fast_session=True,
-    ),
-    Variant(
-        "list_both",
-        "both list changes",
-        ("list_100", "list_100k"),
-        patch=_patch_record_validated,
-        fast_session=True,
-        list_sql=LIST_SUBQUERIES,
-    ),
-    Variant(
         "list_direct",
-        "list: Sessions built straight from rows (no SessionRecord), subquery SQL",
+        "list: Sessions built straight from the store's list rows (no SessionRecord)",
         ("list_100", "list_100k"),
-        list_sql=LIST_SUBQUERIES,
         direct_rows=True,
     ),
     Variant(
@@ -262,18 +162,10 @@ async def _variant(v: Variant, server_dsn: str, database: str) -> AsyncIterator[
         store = c.service.store  # type: ignore[attr-defined]
         if v.patch is not None:
             v.patch(store)
-        if v.list_sql is not None:
-            store._sql = dataclasses.replace(store._sql, list_user_sessions=v.list_sql)
-        if v.fast_session:
-
-            async def list_page(app_name: str, user_id: str, limit: int) -> int:
-                records = await store.list_sessions(app_name, user_id, limit=limit)
-                return len([session_fast(record, []) for record in records])
-
-            c.list_page = list_page
         if v.direct_rows:
 
             async def list_rows(app_name: str, user_id: str, limit: int) -> int:
+                # The store's own first-page statement for one user, as list_sessions runs it.
                 async with store._connection() as connection:
                     rows = await connection.fetch(
                         store._sql.list_user_sessions,
