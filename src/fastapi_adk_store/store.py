@@ -602,7 +602,7 @@ class AsyncpgADKStore:
             text = await connection.fetchval(
                 self._sql.get_event_data, app_name, user_id, session_id, event.id
             )
-        return text is not None and loads_events(f"[{text}]") == [event]
+        return text is not None and loads_events([text]) == [event]
 
     async def get_events(
         self,
