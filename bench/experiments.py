@@ -25,13 +25,15 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+from google.adk.events.event import Event
 from google.adk.sessions.session import Session
+from pydantic import TypeAdapter
 
 if not __package__:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.contenders import Contender, database_dsn, open_contender, seed_sql
-from bench.run import DEFAULT_DSN, Samples, run_slice
+from bench.run import DEFAULT_DSN, Samples, fresh_databases, run_slice
 from bench.workloads import APP, BIG_USER, SMALL_USER, WORKLOADS, Workload
 from fastapi_adk_store._json import loads
 from fastapi_adk_store.models import construct_trusted
@@ -66,17 +68,12 @@ def session_from_row(row: asyncpg.Record) -> Session:
     )
 
 
-def _patch_get_array_agg(store: Any) -> None:
-    """get_session: array_agg(event_data) -> jsonb[] instead of json_agg -> one json text."""
+def _patch_get_bulk_decode(store: Any) -> None:
+    """get_session: the events' texts joined into one JSON array, validated in one call
+    (TypeAdapter(list[Event])) instead of Event.model_validate_json per event."""
     from fastapi_adk_store import store as store_module
-    from fastapi_adk_store._json import loads_events
 
-    sql = store._sql.get_session.replace(
-        "COALESCE(json_agg(r.event_data ORDER BY r.timestamp, r.id), '[]'::json)",
-        "array_agg(r.event_data ORDER BY r.timestamp, r.id)",
-    )
-    assert sql != store._sql.get_session, "get_session SQL changed; update the experiment"
-    store._sql = dataclasses.replace(store._sql, get_session=sql)
+    events_adapter = TypeAdapter(list[Event])
 
     async def _load(
         self: Any,
@@ -97,7 +94,7 @@ def _patch_get_array_agg(store: Any) -> None:
         if row is None:
             return None
         texts = row["events"]
-        events = loads_events("[" + ",".join(texts) + "]") if texts else []
+        events = events_adapter.validate_json("[" + ",".join(texts) + "]") if texts else []
         return store_module._session_record(row), events
 
     store._load = types.MethodType(_load, store)
@@ -142,10 +139,10 @@ VARIANTS = [
         direct_rows=True,
     ),
     Variant(
-        "get_array_agg",
-        "get_session: array_agg(event_data) (jsonb[]) joined in Python, not json_agg",
+        "get_bulk_decode",
+        "get_session: events validated as one JSON array, not one by one",
         ("get_full", "get_recent20"),
-        patch=_patch_get_array_agg,
+        patch=_patch_get_bulk_decode,
     ),
     Variant(
         "lean_checkout",
@@ -183,15 +180,6 @@ async def _variant(v: Variant, server_dsn: str, database: str) -> AsyncIterator[
         yield c
 
 
-async def _fresh(server_dsn: str, database: str) -> None:
-    connection = await asyncpg.connect(server_dsn)
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        await connection.execute(f'CREATE DATABASE "{database}"')
-    finally:
-        await connection.close()
-
-
 async def _seed(c: Contender, dsn: str) -> None:
     connection = await asyncpg.connect(dsn)
     try:
@@ -209,7 +197,7 @@ async def compare(
     """Interleave floor, baseline and the variant on the variant's workloads."""
     names = {"floor": "bench_exp_floor", "baseline": "bench_exp_base", v.name: "bench_exp_var"}
     for database in names.values():
-        await _fresh(server_dsn, database)
+        await fresh_databases(server_dsn, database)
     out: dict[str, dict[str, float]] = {}
     async with AsyncExitStack() as stack:
         cs: dict[str, Contender] = {

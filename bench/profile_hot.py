@@ -22,19 +22,10 @@ if not __package__:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.contenders import Contender, database_dsn, open_contender, seed_sql
-from bench.run import DEFAULT_DSN
+from bench.run import DEFAULT_DSN, fresh_databases
 from bench.workloads import APP, BIG_USER, SMALL_USER, WORKLOADS, Workload
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-async def _fresh_database(server_dsn: str, name: str) -> None:
-    connection = await asyncpg.connect(server_dsn)
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await connection.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await connection.close()
 
 
 async def run_for(c: Contender, w: Workload, state: dict[str, Any], seconds: float) -> int:
@@ -52,7 +43,7 @@ async def run_for(c: Contender, w: Workload, state: dict[str, Any], seconds: flo
 
 async def main(args: argparse.Namespace) -> None:
     database = f"bench_profile_{args.contender}"
-    await _fresh_database(args.dsn, database)
+    await fresh_databases(args.dsn, database)
     async with open_contender(args.contender, args.dsn, database) as c:
         connection = await asyncpg.connect(database_dsn(args.dsn, database))
         sql = await seed_sql(connection, c.seed_sql)

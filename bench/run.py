@@ -67,11 +67,11 @@ class Samples:
 # --- databases ------------------------------------------------------------------------------
 
 
-async def reset_databases(server_dsn: str) -> None:
-    """Drop and re-create every contender's database."""
+async def fresh_databases(server_dsn: str, *databases: str) -> None:
+    """Drop and re-create these databases (each contender starts empty)."""
     connection = await asyncpg.connect(server_dsn)
     try:
-        for database in CONTENDERS.values():
+        for database in databases:
             await connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
             await connection.execute(f'CREATE DATABASE "{database}"')
     finally:
@@ -269,7 +269,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     if args.quick:
         args.big = min(args.big, 10_000)
     workloads = [w for w in WORKLOADS if not args.only or w.name in args.only]
-    await reset_databases(args.dsn)
+    await fresh_databases(args.dsn, *CONTENDERS.values())
     connection = await asyncpg.connect(args.dsn)
     server_version = await connection.fetchval("SELECT version()")
     await connection.close()
