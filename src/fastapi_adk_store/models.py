@@ -13,6 +13,9 @@ __all__ = ["EventRecord", "SessionRecord", "construct_trusted"]
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
+_set_attribute = object.__setattr__  # BaseModel.__setattr__ would validate and track
+_IMMUTABLE = (type(None), bool, int, float, str, bytes)
+
 
 def construct_trusted(cls: type[ModelT], fields: dict[str, Any], **private: Any) -> ModelT:
     """`cls.model_construct(**fields)` for values this package built itself, minus its cost.
@@ -41,9 +44,6 @@ def construct_trusted(cls: type[ModelT], fields: dict[str, Any], **private: Any)
     return instance
 
 
-_set_attribute = object.__setattr__
-
-
 @cache
 def _shape(cls: type[BaseModel]) -> tuple[frozenset[str], dict[str, Any] | None]:
     """A model's field names and its private attributes' defaults (None when it has none)."""
@@ -53,9 +53,6 @@ def _shape(cls: type[BaseModel]) -> tuple[frozenset[str], dict[str, Any] | None]
     if not all(isinstance(value, _IMMUTABLE) for value in private.values()):
         return frozenset(), None  # defaults to copy per instance: model_construct does that
     return frozenset(cls.__pydantic_fields__), private or None
-
-
-_IMMUTABLE = (type(None), bool, int, float, str, bytes)
 
 
 class _Record(BaseModel):
