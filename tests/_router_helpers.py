@@ -60,3 +60,14 @@ def closed_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
     return port
+
+
+def run_request(user_id: str, session_id: str, text: str, **extra: Any) -> dict[str, Any]:
+    """ADK's RunAgentRequest body (camelCase) for the notes app: one user message."""
+    return {
+        "appName": "notes",
+        "userId": user_id,
+        "sessionId": session_id,
+        "newMessage": {"role": "user", "parts": [{"text": text}]},
+        **extra,
+    }

@@ -19,6 +19,8 @@ from example_app.agent import NotesAgent
 from fastapi_adk_store import AsyncpgSessionService, ConfigurationError
 from fastapi_adk_store.adk_registry import SCHEME, register, settings_from_uri
 
+from ._router_helpers import run_request
+
 ROOT = Path(__file__).resolve().parents[1]
 AGENTS_DIR = ROOT / "example_app" / "adk_agents"
 
@@ -105,13 +107,7 @@ async def test_adk_api_server_runs_on_the_store(adk_api_server_app: Any) -> None
             created = await client.post("/apps/notes/users/u/sessions", json={})
             assert created.status_code == 200, created.text
             session_id = created.json()["id"]
-            body = {
-                "appName": "notes",
-                "userId": "u",
-                "sessionId": session_id,
-                "newMessage": {"role": "user", "parts": [{"text": "note from adk"}]},
-            }
-            run = await client.post("/run", json=body)
+            run = await client.post("/run", json=run_request("u", session_id, "note from adk"))
             assert run.status_code == 200, run.text
             session = (await client.get(f"/apps/notes/users/u/sessions/{session_id}")).json()
     assert session["state"]["user:notes"] == ["from adk"]

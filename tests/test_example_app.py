@@ -17,6 +17,8 @@ from typing_extensions import override
 from example_app.agent import AGENT_ENV, NotesAgent, build_agent
 from example_app.app import create_app
 
+from ._router_helpers import run_request
+
 PoolOptions = dict[str, Any]
 SESSIONS = "/apps/notes/users/alice/sessions"
 
@@ -135,13 +137,7 @@ async def test_other_users_see_app_state_but_not_user_state(client: httpx.AsyncC
 async def test_adk_run_returns_the_events_as_a_json_list(client: httpx.AsyncClient) -> None:
     """`POST /run` takes ADK's RunAgentRequest (camelCase) and returns a list of events."""
     session_id = await new_session(client)
-    body = {
-        "appName": "notes",
-        "userId": "alice",
-        "sessionId": session_id,
-        "newMessage": {"role": "user", "parts": [{"text": "note from run"}]},
-    }
-    response = await client.post("/run", json=body)
+    response = await client.post("/run", json=run_request("alice", session_id, "note from run"))
     assert response.status_code == 200, response.text
     assert reply_text(response.json()) == "Saved note #1: from run"
 
@@ -149,13 +145,7 @@ async def test_adk_run_returns_the_events_as_a_json_list(client: httpx.AsyncClie
 async def test_adk_run_sse_streams_the_events(client: httpx.AsyncClient) -> None:
     """`POST /run_sse` streams the same events as server-sent events."""
     session_id = await new_session(client)
-    body = {
-        "appName": "notes",
-        "userId": "alice",
-        "sessionId": session_id,
-        "newMessage": {"role": "user", "parts": [{"text": "notes"}]},
-        "streaming": True,
-    }
+    body = run_request("alice", session_id, "notes", streaming=True)
     response = await client.post("/run_sse", json=body)
     assert response.status_code == 200, response.text
     assert reply_text(sse_events(response.text)) == "You have no notes yet."
