@@ -110,7 +110,7 @@ async def _floor(name: str, dsn: str) -> AsyncIterator[Contender]:
 @asynccontextmanager
 async def _ours(dsn: str) -> AsyncIterator[Contender]:
     from fastapi_adk_store import open_session_service
-    from fastapi_adk_store.service import session_from_record as to_session
+    from fastapi_adk_store.sessions.service import session_from_record as to_session
 
     async with open_session_service(dsn, min_size=POOL_SIZE, max_size=POOL_SIZE) as service:
         store = service.store

@@ -35,8 +35,8 @@ if not __package__:
 from bench.contenders import Contender, database_dsn, open_contender, seed_sql
 from bench.run import DEFAULT_DSN, Samples, fresh_databases, run_slice
 from bench.workloads import APP, BIG_USER, SMALL_USER, WORKLOADS, Workload
-from fastapi_adk_store._json import loads
-from fastapi_adk_store.models import construct_trusted
+from fastapi_adk_store.db.json import loads
+from fastapi_adk_store.sessions.records import construct_trusted
 
 ROOT = Path(__file__).resolve().parent.parent
 

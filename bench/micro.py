@@ -32,7 +32,7 @@ if not __package__:
 from bench.run import DEFAULT_DSN
 from bench.workloads import make_event
 from fastapi_adk_store import AsyncpgSessionService, open_session_service
-from fastapi_adk_store.config import _no_reset
+from fastapi_adk_store.db.pool import _no_reset
 
 ROUNDS = 9
 

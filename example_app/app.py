@@ -30,7 +30,7 @@ from google.genai import types
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from fastapi_adk_store.integration import ADKStore, SessionServiceDep
+from fastapi_adk_store.web.plugin import ADKStore, SessionServiceDep
 
 from .agent import APP_NAME, build_agent
 

@@ -13,8 +13,8 @@ import httpx
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
-from fastapi_adk_store.integration import ADKStore
 from fastapi_adk_store.settings import StoreSettings
+from fastapi_adk_store.web.plugin import ADKStore
 
 
 def make_settings(pool_options: dict[str, Any], **overrides: Any) -> StoreSettings:

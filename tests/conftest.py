@@ -25,10 +25,10 @@ from google.adk.sessions.base_session_service import BaseSessionService
 from google.adk.sessions.in_memory_session_service import InMemorySessionService
 
 from fastapi_adk_store import AsyncpgADKStore, AsyncpgConfig, AsyncpgSessionService
-from fastapi_adk_store.config import create_pool
-from fastapi_adk_store.embedded import EmbeddedPostgres
-from fastapi_adk_store.integration import ADKStore
+from fastapi_adk_store.db.embedded import EmbeddedPostgres
+from fastapi_adk_store.db.pool import create_pool
 from fastapi_adk_store.settings import StoreSettings
+from fastapi_adk_store.web.plugin import ADKStore
 
 from ._router_helpers import client_for, make_app, make_settings
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -16,7 +16,7 @@ from google.genai import types
 from pydantic import ValidationError
 
 from example_app.agent import NotesAgent
-from fastapi_adk_store import AsyncpgSessionService, ConfigurationError
+from fastapi_adk_store import AsyncpgConfig, AsyncpgSessionService, ConfigurationError
 from fastapi_adk_store.adk_registry import SCHEME, register, settings_from_uri
 
 from ._router_helpers import run_request
@@ -74,7 +74,7 @@ async def test_registry_factory_builds_a_working_service(
 
 async def test_uri_options_configure_the_pool(registered: AsyncpgSessionService) -> None:
     """Settings options leave the DSN; server settings such as search_path stay in it."""
-    pool_config = registered.store.config.pool_config
+    pool_config = cast(AsyncpgConfig, registered.store.pool_source).pool_config
     assert pool_config["max_size"] == 4
     assert "search_path=" in pool_config["dsn"]
     assert "max_size" not in pool_config["dsn"]

@@ -71,7 +71,7 @@ async def test_concurrent_creates_lose_no_shared_keys(service: AsyncpgSessionSer
     assert await service.get_user_state(app_name=APP, user_id=USER) == {
         f"u{i}": i for i in range(20)
     }
-    assert await service.store.get_app_state(APP) == {f"a{i}": i for i in range(20)}
+    assert await service.store.app_state(APP) == {f"a{i}": i for i in range(20)}
 
 
 async def test_appends_to_different_sessions_of_a_user_lose_no_user_keys(
@@ -115,7 +115,7 @@ async def test_appends_from_several_processes_lose_no_keys(
     assert len(stored.events) == PROCESSES * count
     assert {key for key in stored.state if ":" not in key} == keys
     assert set(await service.get_user_state(app_name=APP, user_id=USER)) == keys
-    assert set(await service.store.get_app_state(APP)) == keys
+    assert set(await service.store.app_state(APP)) == keys
 
 
 async def test_stale_copy_is_detected_across_processes(

@@ -9,7 +9,7 @@ import pytest
 from google.adk.events.event import Event
 
 from fastapi_adk_store import EmbeddedServerError, open_session_service
-from fastapi_adk_store.embedded import EmbeddedPostgres
+from fastapi_adk_store.db.embedded import EmbeddedPostgres
 
 
 async def test_no_dsn_starts_embedded_server_and_data_survives_reopen(

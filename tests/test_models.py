@@ -11,7 +11,7 @@ from google.adk.sessions.session import Session
 from pydantic import BaseModel, PrivateAttr
 
 from fastapi_adk_store import SessionRecord
-from fastapi_adk_store.models import EventRecord, construct_trusted
+from fastapi_adk_store.sessions.records import EventRecord, construct_trusted
 
 NOW = datetime(2026, 11, 27, 3, 0, 0, 123456, tzinfo=UTC)
 

@@ -331,7 +331,7 @@ async def test_concurrent_appends_share_server_connections(
         assert {key for key in stored.state if ":" not in key} == keys
         expected |= keys
     assert set(await bounced_service.get_user_state(app_name=APP, user_id=USER)) == expected
-    assert set(await store.get_app_state(APP)) == expected
+    assert set(await store.app_state(APP)) == expected
 
 
 async def test_stale_copy_is_detected_through_pgbouncer(

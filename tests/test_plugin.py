@@ -15,16 +15,21 @@ from google.adk.sessions.base_session_service import BaseSessionService
 from google.adk.sessions.in_memory_session_service import InMemorySessionService
 from pydantic import ValidationError
 
-from fastapi_adk_store import AsyncpgADKStore, AsyncpgSessionService, StoreUnavailableError
+from fastapi_adk_store import (
+    AsyncpgADKStore,
+    AsyncpgSessionService,
+    StoreUnavailableError,
+    build_store,
+)
 from fastapi_adk_store.errors import ConfigurationError
-from fastapi_adk_store.integration import (
+from fastapi_adk_store.settings import StoreSettings
+from fastapi_adk_store.web.plugin import (
     ADKStore,
     SessionServiceDep,
     StoreDep,
     get_session_service,
     get_store,
 )
-from fastapi_adk_store.settings import StoreSettings
 
 from ._router_helpers import client_for, closed_port, fresh_schema, make_app, make_settings
 
@@ -63,7 +68,7 @@ async def test_providers_in_a_user_route(client: httpx.AsyncClient, app: FastAPI
     async def chat(user_id: str, sessions: SessionServiceDep, store: StoreDep) -> dict[str, Any]:
         session = await sessions.create_session(app_name="chat", user_id=user_id)
         record = await store.get_session(session.id, app_name="chat", user_id=user_id)
-        return {"same_store": sessions.store is store, "found": record is not None}
+        return {"same_store": sessions.store is store.sessions, "found": record is not None}
 
     response = await client.post("/chat/ann")
     assert response.json() == {"same_store": True, "found": True}
@@ -98,7 +103,7 @@ async def test_overriding_get_store_moves_router_and_service(
 ) -> None:
     """Overriding get_store alone points the router (and the service) at another store."""
     async with fresh_schema(database_dsn) as other_options:
-        other = make_settings(other_options).build_store()
+        other = build_store(make_settings(other_options))
         await other.create_tables()
         try:
             await other.create_session("elsewhere", "a", "u")

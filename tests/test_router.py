@@ -27,10 +27,10 @@ from google.adk.sessions.in_memory_session_service import InMemorySessionService
 from google.adk.sessions.session import Session
 from google.genai import types
 
-from fastapi_adk_store import AsyncpgSessionService
-from fastapi_adk_store.api_models import NEXT_PAGE_TOKEN_HEADER, ErrorCode
-from fastapi_adk_store.integration import ADKStore, get_session_service
-from fastapi_adk_store.router import RETRY_AFTER_SECONDS
+from fastapi_adk_store import AsyncpgSessionService, SessionKey
+from fastapi_adk_store.web.errors import RETRY_AFTER_SECONDS
+from fastapi_adk_store.web.models import NEXT_PAGE_TOKEN_HEADER, ErrorCode
+from fastapi_adk_store.web.plugin import ADKStore, get_session_service
 
 from ._router_helpers import client_for, closed_port, make_app, make_settings
 
@@ -382,9 +382,8 @@ class _RacingService(AsyncpgSessionService):
     """Writes the session from a second connection before every append: always stale."""
 
     async def append_event(self, session: Session, event: Event) -> Event:
-        await self.store.update_session_state(
-            session.id, {"raced": True}, app_name=session.app_name, user_id=session.user_id
-        )
+        key = SessionKey(session.app_name, session.user_id, session.id)
+        await self.store.replace_state(key, {"raced": True})
         return await super().append_event(session, event)
 
 

@@ -23,6 +23,7 @@ from fastapi_adk_store import (
     AsyncpgADKStore,
     AsyncpgConfig,
     AsyncpgSessionService,
+    event_from_record,
 )
 
 PoolOptions = dict[str, Any]
@@ -242,7 +243,7 @@ async def test_event_management(store: AsyncpgADKStore) -> None:
     events = await store.get_events("sess_xyz")
     assert [event["author"] for event in events] == ["user", "assistant"]
     assert events[0]["content"] == {"parts": [{"text": "Hello!"}]}
-    assert [event.to_event() for event in events] == [user_event, assistant_event]
+    assert [event_from_record(event) for event in events] == [user_event, assistant_event]
 
     recent_time = datetime.now(UTC) - timedelta(hours=1)
     assert len(await store.get_events("sess_xyz", after_timestamp=recent_time)) == 2

@@ -17,7 +17,9 @@ import pytest
 from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 
-from fastapi_adk_store.config import ADK_EXTENSION_KEYS, POOL_OPTIONS, AsyncpgConfig
+from fastapi_adk_store import AsyncpgConfig, build_store
+from fastapi_adk_store.db.pool import check_pool_options
+from fastapi_adk_store.defaults import EXTENSION_KEYS, POOL_OPTIONS
 from fastapi_adk_store.errors import ConfigurationError
 from fastapi_adk_store.settings import StoreSettings, env_name
 
@@ -195,8 +197,8 @@ def test_pool_options_are_accepted_by_the_pool_factory() -> None:
 def test_unset_min_size_follows_a_small_max_size() -> None:
     """min_size unset with max_size below 10 gives min_size = max_size, not an error."""
     options = StoreSettings(dsn="postgresql://a/b", max_size=3).pool_options()
-    assert options["min_size"] == 3
-    assert AsyncpgConfig(pool_config=options).pool_config["min_size"] == 3
+    assert "min_size" not in options
+    assert check_pool_options(AsyncpgConfig(pool_config=options).pool_config)["min_size"] == 3
 
 
 def test_pool_options_dsn_argument_replaces_the_setting() -> None:
@@ -208,7 +210,7 @@ def test_pool_options_dsn_argument_replaces_the_setting() -> None:
 def test_extension_config_has_the_seed_keys() -> None:
     """extension_config()['adk'] uses exactly the seed's keys when all are set."""
     settings = StoreSettings(owner_id_column="tenant_id INTEGER NOT NULL")
-    assert set(settings.extension_config()["adk"]) == ADK_EXTENSION_KEYS
+    assert set(settings.extension_config()["adk"]) == EXTENSION_KEYS
 
 
 def test_build_store_applies_table_names_and_limit() -> None:
@@ -220,7 +222,7 @@ def test_build_store_applies_table_names_and_limit() -> None:
         owner_id_column="tenant_id TEXT NOT NULL",
         max_event_bytes=1000,
     )
-    store = settings.build_store()
+    store = build_store(settings)
     assert (store.session_table, store.events_table) == ("s", "e")
     assert store.owner_id_column_name == "tenant_id"
     assert store.max_event_bytes == 1000
@@ -229,7 +231,7 @@ def test_build_store_applies_table_names_and_limit() -> None:
 def test_build_store_without_dsn_or_host_says_how_to_fix() -> None:
     """No DSN and no host: the error names both variables instead of guessing a server."""
     with pytest.raises(ConfigurationError, match="ADK_STORE_DSN and ADK_STORE_HOST are unset"):
-        StoreSettings().build_store()
+        build_store(StoreSettings())
 
 
 def test_env_example_lists_every_variable_with_its_default() -> None:

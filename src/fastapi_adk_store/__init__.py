@@ -1,28 +1,43 @@
-"""PostgreSQL (asyncpg) session store for Google ADK, wired into FastAPI."""
+"""PostgreSQL (asyncpg) session store for Google ADK, wired into FastAPI.
+
+How the code is arranged: docs/architecture.md.
+"""
 
 from __future__ import annotations
 
-from .api_models import ErrorCode, ErrorModel
-from .config import AsyncpgConfig
+from .compose import AsyncpgConfig, build_store, open_session_service
+from .db.pool import PoolStats
 from .errors import (
     AlreadyExistsError,
     AmbiguousSessionError,
     ConfigurationError,
     EmbeddedServerError,
+    EventAlreadyExistsError,
     EventTooLargeError,
     InvalidValueError,
     SchemaMissingError,
+    SessionAlreadyExistsError,
     SessionNotFoundError,
     StaleSessionError,
     StoreError,
     StoreUnavailableError,
 )
-from .integration import ADKStore, SessionServiceDep, StoreDep, get_session_service, get_store
-from .models import EventRecord, SessionRecord
-from .router import sessions_router
-from .service import AsyncpgSessionService, open_session_service, session_from_record
+from .sessions.records import (
+    EventCursor,
+    EventRecord,
+    Page,
+    SessionCursor,
+    SessionKey,
+    SessionRecord,
+    StateDeltas,
+)
+from .sessions.seed import AsyncpgADKStore
+from .sessions.service import AsyncpgSessionService, event_from_record, session_from_record
+from .sessions.store import SessionStore
 from .settings import StoreSettings
-from .store import AsyncpgADKStore, PoolStats, SessionCursor, StateDeltas
+from .web.models import ErrorCode, ErrorModel
+from .web.plugin import ADKStore, SessionServiceDep, StoreDep, get_session_service, get_store
+from .web.sessions import sessions_router
 
 __all__ = [
     "ADKStore",
@@ -35,21 +50,29 @@ __all__ = [
     "EmbeddedServerError",
     "ErrorCode",
     "ErrorModel",
+    "EventAlreadyExistsError",
+    "EventCursor",
     "EventRecord",
     "EventTooLargeError",
     "InvalidValueError",
+    "Page",
     "PoolStats",
     "SchemaMissingError",
+    "SessionAlreadyExistsError",
     "SessionCursor",
+    "SessionKey",
     "SessionNotFoundError",
     "SessionRecord",
     "SessionServiceDep",
+    "SessionStore",
     "StaleSessionError",
     "StateDeltas",
     "StoreDep",
     "StoreError",
     "StoreSettings",
     "StoreUnavailableError",
+    "build_store",
+    "event_from_record",
     "get_session_service",
     "get_store",
     "open_session_service",

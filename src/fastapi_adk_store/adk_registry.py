@@ -28,18 +28,14 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from google.adk.cli.service_registry import ServiceRegistry, get_service_registry
 
-from .embedded import EmbeddedPostgres
+from .compose import build_store, kept_embedded_dsn
 from .errors import ConfigurationError
-from .service import AsyncpgSessionService
+from .sessions.service import AsyncpgSessionService
 from .settings import StoreSettings
-from .store import AsyncpgADKStore
 
 __all__ = ["SCHEME", "register", "session_service_from_uri", "settings_from_uri"]
 
 SCHEME: Final = "adkstore"
-
-# Embedded servers started for URIs without a server, by data dir; pgserver stops them at exit.
-_embedded: dict[str, EmbeddedPostgres] = {}
 
 
 def settings_from_uri(uri: str) -> StoreSettings:
@@ -72,25 +68,12 @@ def settings_from_uri(uri: str) -> StoreSettings:
     return StoreSettings(**overrides)
 
 
-def _server_dsn(settings: StoreSettings) -> str | None:
-    """None (the settings name a server), or the DSN of an embedded server kept running."""
-    if not settings.wants_embedded:
-        return None
-    data_dir = str(settings.embedded_data_dir)
-    server = _embedded.get(data_dir)
-    if server is None:
-        server = EmbeddedPostgres(data_dir)
-        server.start()
-        _embedded[data_dir] = server
-    return server.dsn
-
-
 def _create_tables(settings: StoreSettings, dsn: str | None) -> None:
     """Create the schema on a loop of its own: ADK calls factories before its server loop."""
 
     async def create() -> None:
         one_connection = StoreSettings(**{**dict(settings), "min_size": 1, "max_size": 1})
-        async with one_connection.build_store(dsn=dsn).opened(create_tables=True):
+        async with build_store(one_connection, dsn=dsn).opened(create_tables=True):
             pass
 
     with ThreadPoolExecutor(max_workers=1) as thread:
@@ -109,11 +92,10 @@ def session_service_from_uri(uri: str, **kwargs: Any) -> AsyncpgSessionService:
         EmbeddedServerError: no server is configured and the embedded one cannot start.
     """
     settings = settings_from_uri(uri)
-    dsn = _server_dsn(settings)
+    dsn = kept_embedded_dsn(settings.embedded_data_dir) if settings.wants_embedded else None
     if settings.create_tables:
         _create_tables(settings, dsn)
-    store: AsyncpgADKStore = settings.build_store(dsn=dsn)
-    return AsyncpgSessionService(store)
+    return AsyncpgSessionService(build_store(settings, dsn=dsn))
 
 
 def register(registry: ServiceRegistry | None = None) -> None:

@@ -11,26 +11,30 @@ Exception
 │   ├── EmbeddedServerError          the embedded PostgreSQL cannot start
 │   └── StaleSessionError            also ADK's StaleSessionError (a ValueError)
 └── ADK's own, raised where ADK's services raise them:
-    AlreadyExistsError (duplicate session id), SessionNotFoundError (append to a
-    missing session).
+    AlreadyExistsError, raised as its subclasses SessionAlreadyExistsError (a duplicate
+    session id) and EventAlreadyExistsError (a duplicate event id), both StoreErrors too;
+    SessionNotFoundError (append to a missing session).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from google.adk.errors._stale_session_error import StaleSessionError as _ADKStaleSessionError
 from google.adk.errors.already_exists_error import AlreadyExistsError
 from google.adk.errors.session_not_found_error import SessionNotFoundError
+
+from ._adk import ADKStaleSessionError
 
 __all__ = [
     "AlreadyExistsError",
     "AmbiguousSessionError",
     "ConfigurationError",
     "EmbeddedServerError",
+    "EventAlreadyExistsError",
     "EventTooLargeError",
     "InvalidValueError",
     "SchemaMissingError",
+    "SessionAlreadyExistsError",
     "SessionNotFoundError",
     "StaleSessionError",
     "StoreError",
@@ -94,5 +98,17 @@ class EmbeddedServerError(StoreError):
     """The embedded PostgreSQL server could not be started."""
 
 
-class StaleSessionError(StoreError, _ADKStaleSessionError):
+class StaleSessionError(StoreError, ADKStaleSessionError):
     """The session was changed in storage since this copy was loaded; reload it."""
+
+
+class SessionAlreadyExistsError(StoreError, AlreadyExistsError):
+    """A session with this key exists already."""
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(f"Session with id {session_id} already exists.")
+        self.session_id = session_id
+
+
+class EventAlreadyExistsError(StoreError, AlreadyExistsError):
+    """The session already holds a different event with this id."""

@@ -16,28 +16,25 @@ from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_core import InitErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .config import POOL_OPTIONS, AsyncpgConfig
-from .embedded import DEFAULT_DATA_DIR
-from .errors import ConfigurationError
-from .store import AsyncpgADKStore
+from .defaults import (
+    APP_STATE_TABLE,
+    EMBEDDED_DATA_DIR,
+    EVENTS_TABLE,
+    EXTENSION_KEYS,
+    MAX_EVENT_BYTES,
+    MAX_PAGE_SIZE,
+    POOL_MAX_SIZE,
+    POOL_OPTIONS,
+    SCHEMA_TABLE,
+    SESSION_TABLE,
+    USER_STATE_TABLE,
+)
 
-__all__ = ["DEFAULT_MAX_PAGE_SIZE", "ENV_PREFIX", "StoreSettings", "env_name"]
+__all__ = ["ENV_PREFIX", "StoreSettings", "env_name"]
 
 ENV_PREFIX = "ADK_STORE_"
-DEFAULT_MAX_PAGE_SIZE = 1000
 
 SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
-
-# Settings field -> key of the seed's extension_config["adk"].
-_EXTENSION_FIELDS: dict[str, str] = {
-    "session_table": "session_table",
-    "events_table": "events_table",
-    "app_state_table": "app_state_table",
-    "user_state_table": "user_state_table",
-    "schema_table": "schema_table",
-    "owner_id_column": "owner_id_column",
-    "max_event_bytes": "max_event_bytes",
-}
 
 
 def env_name(*loc: str | int) -> str:
@@ -78,7 +75,7 @@ class StoreSettings(BaseSettings):
     """Database name, when not given in the DSN."""
     min_size: int | None = Field(default=None, ge=0)
     """Connections opened at start and kept (unset: min(10, max_size); 0: start without a DB)."""
-    max_size: int = Field(default=10, ge=1)
+    max_size: int = Field(default=POOL_MAX_SIZE, ge=1)
     """Most connections the pool opens (per process)."""
     max_queries: int = Field(default=50000, ge=1)
     """Queries after which a pooled connection is replaced."""
@@ -98,25 +95,25 @@ class StoreSettings(BaseSettings):
     """TLS mode: disable, allow, prefer, require, verify-ca or verify-full (unset: prefer)."""
     server_settings: dict[str, str] = Field(default_factory=dict)
     """PostgreSQL settings for every connection (ADK_STORE_SERVER_SETTINGS__<NAME>=value)."""
-    session_table: str = "adk_sessions"
+    session_table: str = SESSION_TABLE
     """Table of sessions."""
-    events_table: str = "adk_events"
+    events_table: str = EVENTS_TABLE
     """Table of events."""
-    app_state_table: str = "adk_app_states"
+    app_state_table: str = APP_STATE_TABLE
     """Table of app-wide (app:) state."""
-    user_state_table: str = "adk_user_states"
+    user_state_table: str = USER_STATE_TABLE
     """Table of user-wide (user:) state."""
-    schema_table: str = "adk_store_schema"
+    schema_table: str = SCHEMA_TABLE
     """Table recording the applied schema version."""
     owner_id_column: str | None = None
     """Owner column DDL added to sessions, e.g. 'tenant_id INTEGER NOT NULL REFERENCES t(id)'."""
     create_tables: bool = True
     """Create missing tables at app start (under an advisory lock; safe with many workers)."""
-    max_event_bytes: int | None = Field(default=8_388_608, gt=0)
-    """Largest event JSON accepted, in bytes; larger events get 413 (unset: no limit)."""
-    max_page_size: int = Field(default=DEFAULT_MAX_PAGE_SIZE, ge=1)
+    max_event_bytes: int = Field(default=MAX_EVENT_BYTES, gt=0)
+    """Largest event JSON accepted, in bytes; larger events get 413 (on every entry point)."""
+    max_page_size: int = Field(default=MAX_PAGE_SIZE, ge=1)
     """Largest page (sessions or events) the router returns; also the default page size."""
-    embedded_data_dir: Path = DEFAULT_DATA_DIR
+    embedded_data_dir: Path = EMBEDDED_DATA_DIR
     """Data directory of the embedded PostgreSQL used when no DSN or host is set."""
 
     def __init__(self, **values: Any) -> None:
@@ -140,10 +137,10 @@ class StoreSettings(BaseSettings):
         return self.dsn is None and self.host is None
 
     def pool_options(self, *, dsn: str | None = None) -> dict[str, Any]:
-        """Pool options for `config.create_pool` / `AsyncpgConfig(pool_config=...)`.
+        """The seed's pool options (`AsyncpgConfig(pool_config=...)`) for these settings.
 
         Secrets are revealed here and nowhere else. `dsn` (e.g. an embedded server's)
-        replaces the configured one; unset options are left out, so asyncpg's apply.
+        replaces the configured one; unset options are left out, so the defaults apply.
         """
         options: dict[str, Any] = {}
         for name in POOL_OPTIONS:
@@ -152,40 +149,14 @@ class StoreSettings(BaseSettings):
                 value = value.get_secret_value()
             if value is not None:
                 options[name] = value
-        if self.min_size is None:
-            options["min_size"] = min(10, self.max_size)
         if dsn is not None:
             options["dsn"] = dsn
         return options
 
     def extension_config(self) -> dict[str, dict[str, Any]]:
         """Table settings in the seed's `extension_config={"adk": {...}}` shape."""
-        adk = {key: getattr(self, field) for field, key in _EXTENSION_FIELDS.items()}
+        adk = {key: getattr(self, key) for key in EXTENSION_KEYS}
         return {"adk": {key: value for key, value in adk.items() if value is not None}}
-
-    def asyncpg_config(self, *, dsn: str | None = None) -> AsyncpgConfig:
-        """An `AsyncpgConfig` with these pool and table settings (the pool opens on first use).
-
-        Raises:
-            ConfigurationError: no DSN and no host is set, and no `dsn` is given.
-        """
-        if dsn is None and self.wants_embedded:
-            raise ConfigurationError(
-                f"{env_name('dsn')} and {env_name('host')} are unset: set one, pass dsn=, or "
-                "use ADKStore(...).lifespan, which starts an embedded PostgreSQL"
-            )
-        return AsyncpgConfig(
-            pool_config=self.pool_options(dsn=dsn), extension_config=self.extension_config()
-        )
-
-    def build_store(self, *, dsn: str | None = None) -> AsyncpgADKStore:
-        """An `AsyncpgADKStore` with these settings; its pool opens on first use.
-
-        Raises:
-            ConfigurationError: no DSN and no host is set and no `dsn` is given, or a
-                table name or the owner-id column is invalid.
-        """
-        return AsyncpgADKStore(self.asyncpg_config(dsn=dsn))
 
 
 def _renamed(error: ValidationError) -> ValidationError:

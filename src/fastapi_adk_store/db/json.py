@@ -8,21 +8,23 @@ rewritten in the JSON text on the way in, and restored on the way out:
   back as ints. They are written in fixed notation with a ``.0``, which JSONB keeps.
 - U+0000, which JSONB rejects: escaped as U+E000 U+0001, with U+E000 itself doubled.
 
-Values JSON cannot hold at all are coerced the way ADK's persistent services coerce
-them. Known loss: -0.0 comes back as 0.0 (`numeric` has no negative zero).
+Values JSON cannot hold at all are coerced as ADK's persistent services coerce them
+(pydantic's JSON form, else their repr). Known loss: -0.0 comes back as 0.0 (`numeric`
+has no negative zero).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from decimal import Decimal
 from typing import Any
 
-from google.adk.events.event import Event
-from google.adk.sessions import _session_util
 from pydantic_core import PydanticSerializationError, from_json, to_json
 
-__all__ = ["dumps_event", "dumps_state", "loads", "loads_events"]
+__all__ = ["dumps", "for_jsonb", "from_jsonb", "loads"]
+
+logger = logging.getLogger("fastapi_adk_store.db")
 
 
 _ESCAPE = "\ue000"
@@ -50,44 +52,38 @@ def _rewrite_token(match: re.Match[str]) -> str:
     return fixed if "." in fixed else fixed + ".0"
 
 
-def _for_jsonb(text: str) -> str:
+def for_jsonb(text: str) -> str:
+    """JSON text rewritten so JSONB keeps it exactly (see the module's docstring)."""
     if _MAY_NEED_REWRITE.search(text) is None:
         return text
     return _TOKEN.sub(_rewrite_token, text)
 
 
-def _from_jsonb(text: str) -> str:
+def from_jsonb(text: str) -> str:
+    """JSON text as it was before `for_jsonb`."""
     if _ESCAPE not in text:
         return text
     return _ESCAPED.sub(lambda m: "\\u0000" if m.group(1) != _ESCAPE else _ESCAPE, text)
 
 
-def dumps_state(state: dict[str, Any]) -> str:
-    """Encode a state dict; values JSON cannot hold are coerced the way ADK coerces them."""
+def dumps(value: Any) -> str:
+    """JSON text for JSONB; values JSON cannot hold are coerced as ADK coerces them.
+
+    Datetimes, sets and pydantic models take pydantic's JSON form; anything else
+    (a callable, say) its repr, with a warning, as ADK's `make_json_safe_state` does.
+    """
     try:
-        text = to_json(state).decode()
+        text = to_json(value).decode()
     except PydanticSerializationError:
-        text = to_json(_session_util.make_json_safe_state(state)).decode()
-    return _for_jsonb(text)
-
-
-def dumps_event(event: Event) -> str:
-    """Encode a whole ADK event (bytes as base64, as pydantic serialises them)."""
-    return _for_jsonb(event.model_dump_json(exclude_none=True))
+        logger.warning(
+            "some state values are not JSON-serializable (e.g. callables); "
+            "their repr is stored instead",
+            exc_info=True,
+        )
+        text = to_json(value, serialize_unknown=True).decode()
+    return for_jsonb(text)
 
 
 def loads(text: str) -> Any:
     """Decode JSON text from the database (floats bit-exact, big integers kept)."""
-    return from_json(_from_jsonb(text))
-
-
-def loads_events(texts: list[str] | None) -> list[Event]:
-    """Decode events from their JSON texts, one by one.
-
-    Measured faster than validating one JSON array of them (docs/performance.md): the
-    cost is ADK's and genai's validators per event either way.
-    """
-    if not texts:
-        return []
-    validate = Event.model_validate_json
-    return [validate(_from_jsonb(text)) for text in texts]
+    return from_json(from_jsonb(text))

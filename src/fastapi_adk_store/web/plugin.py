@@ -17,7 +17,11 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
-from ._deps import (
+from ..compose import open_store
+from ..sessions.seed import AsyncpgADKStore
+from ..sessions.service import AsyncpgSessionService
+from ..settings import StoreSettings
+from .deps import (
     SERVICE_STATE_KEY,
     STORE_STATE_KEY,
     SessionServiceDep,
@@ -25,11 +29,7 @@ from ._deps import (
     get_session_service,
     get_store,
 )
-from .embedded import embedded_dsn
-from .router import sessions_router
-from .service import AsyncpgSessionService
-from .settings import StoreSettings
-from .store import AsyncpgADKStore
+from .sessions import sessions_router
 
 __all__ = [
     "SERVICE_STATE_KEY",
@@ -68,12 +68,8 @@ class ADKStore:
         The pool opens before the yield, so a wrong DSN or a down server fails here
         (unless `min_size` is 0). The pool and any embedded server close on exit.
         """
-        async with embedded_dsn(
-            self.settings.wants_embedded, self.settings.embedded_data_dir
-        ) as dsn:
-            store = self.settings.build_store(dsn=dsn)
-            async with store.opened(create_tables=self.settings.create_tables):
-                yield store
+        async with open_store(self.settings) as store:
+            yield store
 
     @asynccontextmanager
     async def lifespan(self, app: FastAPI) -> AsyncIterator[dict[str, Any]]:
@@ -93,7 +89,7 @@ class ADKStore:
                 delattr(app.state, STORE_STATE_KEY)
 
     def sessions_router(self, **kwargs: Any) -> APIRouter:
-        """`router.sessions_router(...)` with `max_page_size` from the settings.
+        """`sessions_router(...)` with `max_page_size` from the settings.
 
         Keyword arguments (`identity=`, `prefix=`, `max_page_size=`) are passed on.
         """

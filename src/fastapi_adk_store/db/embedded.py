@@ -11,13 +11,12 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
-from .errors import EmbeddedServerError
+from ..defaults import EMBEDDED_DATA_DIR
+from ..errors import EmbeddedServerError
 
-__all__ = ["DEFAULT_DATA_DIR", "EmbeddedPostgres", "embedded_dsn"]
+__all__ = ["EmbeddedPostgres", "embedded_dsn"]
 
 logger = logging.getLogger("fastapi_adk_store")
-
-DEFAULT_DATA_DIR = Path(".adk_store_pgdata")
 
 
 @contextmanager
@@ -35,7 +34,7 @@ class EmbeddedPostgres:
     when the last of them calls `stop()`.
     """
 
-    def __init__(self, data_dir: Path | str = DEFAULT_DATA_DIR) -> None:
+    def __init__(self, data_dir: Path | str = EMBEDDED_DATA_DIR) -> None:
         self.data_dir = Path(data_dir).resolve()
         self._server: Any = None
 
@@ -95,7 +94,7 @@ async def embedded_dsn(
         yield None
         return
     server = EmbeddedPostgres(
-        data_dir or os.environ.get("ADK_STORE_EMBEDDED_DATA_DIR") or DEFAULT_DATA_DIR
+        data_dir or os.environ.get("ADK_STORE_EMBEDDED_DATA_DIR") or EMBEDDED_DATA_DIR
     )
     started = await asyncio.to_thread(server.start)
     try:

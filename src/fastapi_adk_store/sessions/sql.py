@@ -1,9 +1,9 @@
-"""Every SQL statement of the store, and the schema they run on.
+"""Every SQL statement of the session store, and the schema they run on.
 
 Table names are checked as SQL identifiers and quoted once, when `build_statements`
-formats the templates below; values always travel as `$n` parameters. JSONB values
-cross the wire as text (asyncpg's default for json/jsonb), so the store decides how
-JSON is encoded and decoded.
+formats the templates below; values travel as parameters, written `:name` here and
+sent as `$n` (see `db.statements.Statement`). JSONB values cross the wire as text
+(asyncpg's default for json/jsonb), so the store decides how JSON is encoded.
 """
 
 from __future__ import annotations
@@ -12,50 +12,40 @@ import re
 from dataclasses import dataclass, fields
 from typing import Final
 
-from .errors import ConfigurationError
+from ..db.identifiers import quote_identifier, unqualified
+from ..db.statements import Statement
+from ..defaults import (
+    APP_STATE_TABLE,
+    EVENTS_TABLE,
+    SCHEMA_TABLE,
+    SESSION_TABLE,
+    USER_STATE_TABLE,
+)
+from ..errors import ConfigurationError
 
-__all__ = [
-    "SCHEMA_VERSION",
-    "Statements",
-    "TableNames",
-    "build_statements",
-    "quote_identifier",
-]
+__all__ = ["SCHEMA_VERSION", "SessionTables", "Statements", "build_statements"]
 
 SCHEMA_VERSION: Final = 1
 
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 _OWNER_DDL_FORBIDDEN = re.compile(r";|--|/\*")
 
 
-def quote_identifier(name: str, *, what: str = "table name") -> str:
-    """Return `name` double-quoted, or raise if it is not a plain SQL identifier.
-
-    `schema.table` is accepted; each part must match ``[A-Za-z_][A-Za-z0-9_]*`` and be at
-    most 63 characters (PostgreSQL's limit).
-    """
-    parts = name.split(".") if isinstance(name, str) else [name]
-    if not 1 <= len(parts) <= 2 or not all(
-        isinstance(part, str) and _IDENTIFIER.fullmatch(part) for part in parts
-    ):
-        raise ConfigurationError(
-            f"invalid {what} {name!r}: use letters, digits and underscores, not starting "
-            "with a digit, at most 63 characters (optionally schema-qualified as schema.name)"
-        )
-    return ".".join(f'"{part}"' for part in parts)
-
-
 @dataclass(frozen=True)
-class TableNames:
-    """Names of the store's tables (unquoted, as configured)."""
+class SessionTables:
+    """Names of the session store's tables (unquoted, as configured)."""
 
-    sessions: str = "adk_sessions"
-    events: str = "adk_events"
-    app_states: str = "adk_app_states"
-    user_states: str = "adk_user_states"
-    schema_versions: str = "adk_store_schema"
+    sessions: str = SESSION_TABLE
+    events: str = EVENTS_TABLE
+    app_states: str = APP_STATE_TABLE
+    user_states: str = USER_STATE_TABLE
+    schema_versions: str = SCHEMA_TABLE
 
     def quoted(self) -> dict[str, str]:
+        """Each name quoted, by field.
+
+        Raises:
+            ConfigurationError: a name is not an identifier, or two names are equal.
+        """
         quoted = {f.name: quote_identifier(getattr(self, f.name)) for f in fields(self)}
         if len(set(quoted.values())) != len(quoted):
             raise ConfigurationError(f"table names must be distinct, got {self!r}")
@@ -133,9 +123,9 @@ CREATE TABLE IF NOT EXISTS {schema_versions} (
 
 # Serialises schema creation across processes: CREATE TABLE IF NOT EXISTS alone races on
 # the catalog when several workers start at once on an empty database.
-LOCK_SCHEMA: Final = "SELECT pg_advisory_xact_lock(hashtext($1))"
+_LOCK_SCHEMA: Final = "SELECT pg_advisory_xact_lock(hashtext(:lock_key))"
 _RECORD_SCHEMA_VERSION: Final = (
-    "INSERT INTO {schema_versions} (version) VALUES ($1) ON CONFLICT (version) DO NOTHING"
+    "INSERT INTO {schema_versions} (version) VALUES (:version) ON CONFLICT (version) DO NOTHING"
 )
 # NULL when any table is missing: create_tables() then runs its DDL; otherwise it needs
 # no CREATE privilege on a database whose schema is already in place.
@@ -150,46 +140,50 @@ WHERE num_nulls(to_regclass('{sessions}'), to_regclass('{events}'),
 _SESSION_COLUMNS: Final = (
     "s.app_name, s.user_id, s.id, s.state, s.create_time, s.update_time, s.revision"
 )
+_KEY_IS: Final = "s.app_name = :app_name AND s.user_id = :user_id AND s.id = :session_id"
+_APP_STATE_OF: Final = "(SELECT a.state FROM {app_states} a WHERE a.app_name = :app_name)"
+_USER_STATE_OF: Final = (
+    "(SELECT u.state FROM {user_states} u WHERE u.app_name = :app_name AND u.user_id = :user_id)"
+)
 
 # Inserts the session and merges the app:/user: parts of its initial state in one
-# statement; an existing id inserts nothing and returns no row.
+# statement; an existing id inserts nothing and returns no row. update_time NULL: the
+# database's clock.
 _CREATE_SESSION: Final = """
 WITH s AS (
     INSERT INTO {sessions} AS t (app_name, user_id, id, state, update_time{owner_insert_column})
-    VALUES ($1, $2, $3, $4::jsonb,
-            COALESCE($7::float8, extract(epoch FROM now())){owner_insert_value})
+    VALUES (:app_name, :user_id, :session_id, :state::jsonb,
+            COALESCE(:update_time::float8, extract(epoch FROM now())){owner_insert_value})
     ON CONFLICT DO NOTHING
     RETURNING t.*
 ), app_state AS (
     INSERT INTO {app_states} AS t (app_name, state)
-    SELECT $1, $5::jsonb FROM s WHERE $5::jsonb IS NOT NULL
+    SELECT :app_name, :app_delta::jsonb FROM s WHERE :app_delta::jsonb IS NOT NULL
     ON CONFLICT (app_name) DO UPDATE SET state = t.state || EXCLUDED.state, update_time = now()
     RETURNING t.state
 ), user_state AS (
     INSERT INTO {user_states} AS t (app_name, user_id, state)
-    SELECT $1, $2, $6::jsonb FROM s WHERE $6::jsonb IS NOT NULL
+    SELECT :app_name, :user_id, :user_delta::jsonb FROM s WHERE :user_delta::jsonb IS NOT NULL
     ON CONFLICT (app_name, user_id)
         DO UPDATE SET state = t.state || EXCLUDED.state, update_time = now()
     RETURNING t.state
 )
 SELECT {session_columns}{owner_select},
-       COALESCE((SELECT state FROM app_state),
-                (SELECT state FROM {app_states} WHERE app_name = $1)) AS app_state,
-       COALESCE((SELECT state FROM user_state),
-                (SELECT state FROM {user_states} WHERE app_name = $1 AND user_id = $2))
-           AS user_state
+       COALESCE((SELECT state FROM app_state), {app_state_of}) AS app_state,
+       COALESCE((SELECT state FROM user_state), {user_state_of}) AS user_state
 FROM s
 """
 
-# Newest $5 events (all when NULL) at or after $4 (epoch seconds; no bound when NULL).
+# Newest :limit events (all when NULL) at or after :after_timestamp (epoch seconds; no
+# bound when NULL).
 _RECENT_EVENTS: Final = """
 SELECT e.app_name, e.user_id, e.session_id, e.id, e.invocation_id, e.author, e.timestamp,
        e.event_data
 FROM {events} e
-WHERE e.app_name = $1 AND e.user_id = $2 AND e.session_id = $3
-  AND ($4::float8 IS NULL OR e.timestamp >= $4::float8)
+WHERE e.app_name = :app_name AND e.user_id = :user_id AND e.session_id = :session_id
+  AND (:after_timestamp::float8 IS NULL OR e.timestamp >= :after_timestamp::float8)
 ORDER BY e.timestamp DESC, e.id DESC
-LIMIT $5
+LIMIT :limit
 """
 
 # The session, its app and user state and its events (their JSON texts, oldest first;
@@ -198,58 +192,61 @@ LIMIT $5
 # because asyncpg decodes it without looking up a type.
 _GET_SESSION: Final = """
 SELECT {session_columns}{owner_select},
-       (SELECT a.state FROM {app_states} a WHERE a.app_name = $1) AS app_state,
-       (SELECT u.state FROM {user_states} u WHERE u.app_name = $1 AND u.user_id = $2)
-           AS user_state,
+       {app_state_of} AS app_state,
+       {user_state_of} AS user_state,
        (SELECT array_agg(r.event_data::text ORDER BY r.timestamp, r.id)
         FROM ({recent_events}) r) AS events
 FROM {sessions} s
-WHERE s.app_name = $1 AND s.user_id = $2 AND s.id = $3
+WHERE {key_is}
 """
 
 _GET_EVENTS: Final = "SELECT * FROM ({recent_events}) r ORDER BY r.timestamp, r.id"
 
-# Keyset pages of events, oldest first: rows strictly after ($4 timestamp, $5 id).
+# Keyset pages of events, oldest first: rows strictly after (:after_time, :after_id).
 _GET_EVENTS_PAGE: Final = """
 SELECT e.app_name, e.user_id, e.session_id, e.id, e.invocation_id, e.author, e.timestamp,
        e.event_data
 FROM {events} e
-WHERE e.app_name = $1 AND e.user_id = $2 AND e.session_id = $3
-  AND (e.timestamp, e.id) > ($4::float8, $5::text)
+WHERE e.app_name = :app_name AND e.user_id = :user_id AND e.session_id = :session_id
+  AND (e.timestamp, e.id) > (:after_time::float8, :after_id::text)
 ORDER BY e.timestamp, e.id
-LIMIT $6
+LIMIT :limit
 """
 
 _FIND_SESSION_KEYS: Final = """
 SELECT app_name, user_id FROM {sessions}
-WHERE id = $1 AND ($2::text IS NULL OR app_name = $2) AND ($3::text IS NULL OR user_id = $3)
+WHERE id = :session_id
+  AND (:app_name::text IS NULL OR app_name = :app_name)
+  AND (:user_id::text IS NULL OR user_id = :user_id)
 ORDER BY app_name, user_id
 LIMIT 20
 """
 
 _UPDATE_SESSION_STATE: Final = """
 UPDATE {sessions} AS s
-   SET state = $4::jsonb, update_time = extract(epoch FROM now()), revision = s.revision + 1
-WHERE s.app_name = $1 AND s.user_id = $2 AND s.id = $3
+   SET state = :state::jsonb, update_time = extract(epoch FROM now()), revision = s.revision + 1
+WHERE {key_is}
 RETURNING {session_columns}{owner_select}
 """
 
-_DELETE_SESSION: Final = "DELETE FROM {sessions} WHERE app_name = $1 AND user_id = $2 AND id = $3"
+_DELETE_SESSION: Final = (
+    "DELETE FROM {sessions} WHERE app_name = :app_name AND user_id = :user_id AND id = :session_id"
+)
 
-# Keyset pages: rows strictly after ($3 update_time, $4 id); the first page passes
-# -infinity and ''. Oldest first, as ADK's list_sessions orders them.
+# Keyset pages, oldest first as ADK's list_sessions orders them: rows strictly after the
+# :after_* position; the first page passes -infinity and ''. :owner_id NULL: any owner.
 # One user's sessions: the shared state rows are the same for every row, so they are
 # scalar subqueries PostgreSQL runs once (joins were planned per call, twice as slow).
 _LIST_USER_SESSIONS: Final = """
 SELECT {session_columns}{owner_select},
-       (SELECT a.state FROM {app_states} a WHERE a.app_name = $1) AS app_state,
-       (SELECT u.state FROM {user_states} u WHERE u.app_name = $1 AND u.user_id = $2)
-           AS user_state
+       {app_state_of} AS app_state,
+       {user_state_of} AS user_state
 FROM {sessions} s
-WHERE s.app_name = $1 AND s.user_id = $2 AND (s.update_time, s.id) > ($3, $4)
-  AND ($6::text IS NULL OR {owner_filter})
+WHERE s.app_name = :app_name AND s.user_id = :user_id
+  AND (s.update_time, s.id) > (:after_time, :after_session_id)
+  AND (:owner_id::text IS NULL OR {owner_filter})
 ORDER BY s.update_time, s.id
-LIMIT $5
+LIMIT :limit
 """
 
 _LIST_APP_SESSIONS: Final = """
@@ -257,81 +254,89 @@ SELECT {session_columns}{owner_select}, a.state AS app_state, u.state AS user_st
 FROM {sessions} s
 LEFT JOIN {app_states} a ON a.app_name = s.app_name
 LEFT JOIN {user_states} u ON u.app_name = s.app_name AND u.user_id = s.user_id
-WHERE s.app_name = $1 AND (s.update_time, s.user_id, s.id) > ($2, $3, $4)
-  AND ($6::text IS NULL OR {owner_filter})
+WHERE s.app_name = :app_name
+  AND (s.update_time, s.user_id, s.id) > (:after_time, :after_user_id, :after_session_id)
+  AND (:owner_id::text IS NULL OR {owner_filter})
 ORDER BY s.update_time, s.user_id, s.id
-LIMIT $5
+LIMIT :limit
 """
 
 # --- events and state ---------------------------------------------------------------------
 
 # One statement per append. The UPDATE takes the session's row lock and checks the
-# revision: of concurrent appends from one revision exactly one matches, the others
-# re-check the WHERE after the winner commits and write nothing. The event insert and
-# the app/user state merges run only when the UPDATE matched; the last column tells a
-# stale copy (row exists) from a missing session (no row).
+# revision (:expected_revision NULL: any): of concurrent appends from one revision exactly
+# one matches, the others re-check the WHERE after the winner commits and write nothing.
+# The event insert and the app/user state merges (NULL delta: none) run only when the
+# UPDATE matched; the last column tells a stale copy (row exists) from a missing session.
 _APPEND_EVENT: Final = """
 WITH s AS (
     UPDATE {sessions} AS t
-       SET state = t.state || $5::jsonb,
+       SET state = t.state || :session_delta::jsonb,
            revision = t.revision + 1,
-           update_time = $6::float8
-     WHERE t.app_name = $1 AND t.user_id = $2 AND t.id = $3
-       AND ($4::bigint IS NULL OR t.revision = $4::bigint)
+           update_time = :timestamp::float8
+     WHERE t.app_name = :app_name AND t.user_id = :user_id AND t.id = :session_id
+       AND (:expected_revision::bigint IS NULL OR t.revision = :expected_revision::bigint)
  RETURNING t.revision
 ), event AS (
     INSERT INTO {events}
         (app_name, user_id, session_id, id, invocation_id, author, timestamp, event_data)
-    SELECT $1, $2, $3, $7, $8, $9, $6::float8, $10::jsonb FROM s
+    SELECT :app_name, :user_id, :session_id, :event_id, :invocation_id, :author,
+           :timestamp::float8, :event_data::jsonb
+    FROM s
 ), app_state AS (
     INSERT INTO {app_states} AS t (app_name, state)
-    SELECT $1, $11::jsonb FROM s WHERE $11::jsonb IS NOT NULL
+    SELECT :app_name, :app_delta::jsonb FROM s WHERE :app_delta::jsonb IS NOT NULL
     ON CONFLICT (app_name) DO UPDATE SET state = t.state || EXCLUDED.state, update_time = now()
 ), user_state AS (
     INSERT INTO {user_states} AS t (app_name, user_id, state)
-    SELECT $1, $2, $12::jsonb FROM s WHERE $12::jsonb IS NOT NULL
+    SELECT :app_name, :user_id, :user_delta::jsonb FROM s WHERE :user_delta::jsonb IS NOT NULL
     ON CONFLICT (app_name, user_id)
         DO UPDATE SET state = t.state || EXCLUDED.state, update_time = now()
 )
 SELECT (SELECT revision FROM s) AS revision,
        EXISTS (SELECT 1 FROM {sessions}
-               WHERE app_name = $1 AND user_id = $2 AND id = $3) AS session_exists
+               WHERE app_name = :app_name AND user_id = :user_id AND id = :session_id)
+           AS session_exists
 """
 
 _GET_EVENT_DATA: Final = """
 SELECT event_data FROM {events}
-WHERE app_name = $1 AND user_id = $2 AND session_id = $3 AND id = $4
+WHERE app_name = :app_name AND user_id = :user_id AND session_id = :session_id
+  AND id = :event_id
 """
-_GET_USER_STATE: Final = "SELECT state FROM {user_states} WHERE app_name = $1 AND user_id = $2"
-_GET_APP_STATE: Final = "SELECT state FROM {app_states} WHERE app_name = $1"
+_GET_USER_STATE: Final = (
+    "SELECT state FROM {user_states} WHERE app_name = :app_name AND user_id = :user_id"
+)
+_GET_APP_STATE: Final = "SELECT state FROM {app_states} WHERE app_name = :app_name"
 
 
 @dataclass(frozen=True)
 class Statements:
-    """The store's SQL, formatted for one set of table names."""
+    """The session store's SQL, formatted for one set of table names."""
 
     create_schema: str
-    lock_schema: str
-    record_schema_version: str
-    get_schema_version: str
+    lock_schema: Statement
+    record_schema_version: Statement
+    get_schema_version: Statement
     schema_lock_key: str
-    create_session: str
-    get_session: str
-    get_events: str
-    get_events_page: str
-    find_session_keys: str
-    update_session_state: str
-    delete_session: str
-    list_user_sessions: str
-    list_app_sessions: str
-    append_event: str
-    get_event_data: str
-    get_user_state: str
-    get_app_state: str
+    create_session: Statement
+    get_session: Statement
+    get_events: Statement
+    get_events_page: Statement
+    find_session_keys: Statement
+    update_session_state: Statement
+    delete_session: Statement
+    list_user_sessions: Statement
+    list_app_sessions: Statement
+    append_event: Statement
+    get_event_data: Statement
+    get_user_state: Statement
+    get_app_state: Statement
     owner_column: str | None
+    """The quoted owner-id column, or None when not configured."""
 
 
-def build_statements(tables: TableNames, owner_id_column_ddl: str | None = None) -> Statements:
+def build_statements(tables: SessionTables, owner_id_column_ddl: str | None = None) -> Statements:
     """Check the names and format every statement for them.
 
     Raises:
@@ -339,39 +344,46 @@ def build_statements(tables: TableNames, owner_id_column_ddl: str | None = None)
     """
     names = tables.quoted()
     owner = _owner_column(owner_id_column_ddl)
-    bare_sessions = tables.sessions.split(".")[-1]
     parts = {
         **names,
-        "sessions_by_update_index": quote_identifier(f"{bare_sessions}_by_update"[:63]),
-        "sessions_by_id_index": quote_identifier(f"{bare_sessions}_by_id"[:63]),
-        "events_by_time_index": quote_identifier(f"{tables.events.split('.')[-1]}_by_time"[:63]),
+        "sessions_by_update_index": quote_identifier(
+            f"{unqualified(tables.sessions)}_by_update"[:63]
+        ),
+        "sessions_by_id_index": quote_identifier(f"{unqualified(tables.sessions)}_by_id"[:63]),
+        "events_by_time_index": quote_identifier(f"{unqualified(tables.events)}_by_time"[:63]),
         "session_columns": _SESSION_COLUMNS,
+        "key_is": _KEY_IS,
         "owner_column_ddl": f"\n    {owner[1]}," if owner else "",
         "owner_insert_column": f", {owner[0]}" if owner else "",
-        "owner_insert_value": ", $8" if owner else "",
+        "owner_insert_value": ", :owner_id" if owner else "",
         "owner_select": f", s.{owner[0]}::text AS owner_id" if owner else "",
-        "owner_filter": f"s.{owner[0]}::text = $6" if owner else "false",
+        "owner_filter": f"s.{owner[0]}::text = :owner_id" if owner else "false",
     }
-    recent_events = _RECENT_EVENTS.format(**parts)
-    parts["recent_events"] = recent_events
+    parts["app_state_of"] = _APP_STATE_OF.format(**parts)
+    parts["user_state_of"] = _USER_STATE_OF.format(**parts)
+    parts["recent_events"] = _RECENT_EVENTS.format(**parts)
+
+    def statement(template: str) -> Statement:
+        return Statement.parse(template.format(**parts))
+
     return Statements(
         create_schema=_CREATE_SCHEMA.format(**parts),
-        lock_schema=LOCK_SCHEMA,
-        record_schema_version=_RECORD_SCHEMA_VERSION.format(**parts),
-        get_schema_version=_GET_SCHEMA_VERSION.format(**parts),
+        lock_schema=Statement.parse(_LOCK_SCHEMA),
+        record_schema_version=statement(_RECORD_SCHEMA_VERSION),
+        get_schema_version=statement(_GET_SCHEMA_VERSION),
         schema_lock_key=f"fastapi_adk_store:{tables.sessions}",
-        create_session=_CREATE_SESSION.format(**parts),
-        get_session=_GET_SESSION.format(**parts),
-        get_events=_GET_EVENTS.format(**parts),
-        get_events_page=_GET_EVENTS_PAGE.format(**parts),
-        find_session_keys=_FIND_SESSION_KEYS.format(**parts),
-        update_session_state=_UPDATE_SESSION_STATE.format(**parts),
-        delete_session=_DELETE_SESSION.format(**parts),
-        list_user_sessions=_LIST_USER_SESSIONS.format(**parts),
-        list_app_sessions=_LIST_APP_SESSIONS.format(**parts),
-        append_event=_APPEND_EVENT.format(**parts),
-        get_event_data=_GET_EVENT_DATA.format(**parts),
-        get_user_state=_GET_USER_STATE.format(**parts),
-        get_app_state=_GET_APP_STATE.format(**parts),
+        create_session=statement(_CREATE_SESSION),
+        get_session=statement(_GET_SESSION),
+        get_events=statement(_GET_EVENTS),
+        get_events_page=statement(_GET_EVENTS_PAGE),
+        find_session_keys=statement(_FIND_SESSION_KEYS),
+        update_session_state=statement(_UPDATE_SESSION_STATE),
+        delete_session=statement(_DELETE_SESSION),
+        list_user_sessions=statement(_LIST_USER_SESSIONS),
+        list_app_sessions=statement(_LIST_APP_SESSIONS),
+        append_event=statement(_APPEND_EVENT),
+        get_event_data=statement(_GET_EVENT_DATA),
+        get_user_state=statement(_GET_USER_STATE),
+        get_app_state=statement(_GET_APP_STATE),
         owner_column=owner[0] if owner else None,
     )

@@ -7,9 +7,9 @@ from typing import Annotated, Any
 from fastapi import Depends
 from starlette.requests import HTTPConnection
 
-from .errors import ConfigurationError
-from .service import AsyncpgSessionService
-from .store import AsyncpgADKStore
+from ..errors import ConfigurationError
+from ..sessions.seed import AsyncpgADKStore
+from ..sessions.service import AsyncpgSessionService
 
 __all__ = [
     "SERVICE_STATE_KEY",
@@ -62,7 +62,7 @@ def get_session_service(
     service = getattr(connection.state, SERVICE_STATE_KEY, None) or getattr(
         connection.app.state, SERVICE_STATE_KEY, None
     )
-    if isinstance(service, AsyncpgSessionService) and service.store is store:
+    if isinstance(service, AsyncpgSessionService) and service.store is store.sessions:
         return service
     return AsyncpgSessionService(store)
 

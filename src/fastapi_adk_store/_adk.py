@@ -1,0 +1,25 @@
+"""Every private google-adk name this package uses, imported in one place.
+
+google-adk may move or change these in any release; `tests/test_adk_private.py` imports
+each, so an upgrade that breaks one fails there first, with its name.
+"""
+
+from __future__ import annotations
+
+from google.adk.auth.auth_credential import (
+    _redact_credential_secrets as redact_credential_secrets,
+)
+from google.adk.errors._stale_session_error import StaleSessionError as ADKStaleSessionError
+from google.adk.events._internal_metadata import mark_restored, public_event, public_session
+from google.adk.sessions._session_util import extract_state_delta
+from google.adk.utils._function_call_names import CLIENT_FUNCTION_CALL_NAMES
+
+__all__ = [
+    "CLIENT_FUNCTION_CALL_NAMES",
+    "ADKStaleSessionError",
+    "extract_state_delta",
+    "mark_restored",
+    "public_event",
+    "public_session",
+    "redact_credential_secrets",
+]

@@ -1,0 +1,189 @@
+"""The one composition root: settings -> embedded server or DSN -> pool -> stores -> services.
+
+Every entry point opens what it needs here: `open_session_service` (scripts and suites),
+the FastAPI plugin (`web.plugin.ADKStore`) and the `adkstore://` URIs of ADK's tooling
+(`adk_registry`). The same options mean the same thing on each, with the same defaults
+(`defaults.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from .db.embedded import EmbeddedPostgres, embedded_dsn
+from .db.pool import check_pool_options, create_pool
+from .defaults import EXTENSION_KEYS
+from .errors import ConfigurationError
+from .sessions.seed import AsyncpgADKStore
+from .sessions.service import AsyncpgSessionService
+from .settings import StoreSettings, env_name
+
+__all__ = [
+    "AsyncpgConfig",
+    "build_store",
+    "kept_embedded_dsn",
+    "open_session_service",
+    "open_store",
+]
+
+
+class AsyncpgConfig:
+    """Pool options and ADK table settings, accepted in the seed's shape.
+
+    Example:
+        config = AsyncpgConfig(
+            pool_config={"dsn": "postgresql://localhost/agentdb", "max_size": 20},
+            extension_config={"adk": {"session_table": "my_sessions"}},
+        )
+
+    The pool is made on first use and reused; `close_pool()` closes it.
+    `connection_config` is accepted as an alias of `pool_config`.
+    """
+
+    def __init__(
+        self,
+        *,
+        pool_config: Mapping[str, Any] | None = None,
+        connection_config: Mapping[str, Any] | None = None,
+        pool_instance: asyncpg.Pool | None = None,
+        extension_config: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        if pool_config is not None and connection_config is not None:
+            raise ConfigurationError("pass pool_config or connection_config, not both")
+        options = dict(pool_config if pool_config is not None else connection_config or {})
+        check_pool_options(options)
+        adk = dict((extension_config or {}).get("adk", {}))
+        unknown = sorted(set(adk) - EXTENSION_KEYS)
+        if unknown:
+            raise ConfigurationError(
+                f"unknown extension_config['adk'] key(s) {', '.join(unknown)}; expected some "
+                f"of {', '.join(sorted(EXTENSION_KEYS))}"
+            )
+        self.pool_config: dict[str, Any] = options
+        self.extension_config: dict[str, dict[str, Any]] = {"adk": adk}
+        self._pool: asyncpg.Pool | None = pool_instance
+        self._owns_pool = pool_instance is None
+        self._pool_lock = asyncio.Lock()
+
+    @property
+    def connection_config(self) -> dict[str, Any]:
+        """Alias of `pool_config` (sqlspec's newer name)."""
+        return self.pool_config
+
+    @property
+    def pool(self) -> asyncpg.Pool | None:
+        """The pool, or None before first use."""
+        return self._pool
+
+    async def provide_pool(self) -> asyncpg.Pool:
+        """Return the pool, creating it on first call."""
+        if self._pool is None:
+            async with self._pool_lock:
+                if self._pool is None:
+                    self._pool = await create_pool(self.pool_config)
+        return self._pool
+
+    async def close_pool(self) -> None:
+        """Close the pool if this config created it."""
+        pool, self._pool = self._pool, None
+        if pool is not None and self._owns_pool:
+            await pool.close()
+
+
+def _needs_embedded(options: Mapping[str, Any]) -> bool:
+    """No server is named: neither a DSN nor a host."""
+    return options.get("dsn") is None and options.get("host") is None
+
+
+def build_store(settings: StoreSettings, *, dsn: str | None = None) -> AsyncpgADKStore:
+    """A store with these settings; its pool opens on first use (in the caller's loop).
+
+    Raises:
+        ConfigurationError: no DSN and no host is set and no `dsn` is given, or a
+            table name or the owner-id column is invalid.
+    """
+    options = settings.pool_options(dsn=dsn)
+    if _needs_embedded(options):
+        raise ConfigurationError(
+            f"{env_name('dsn')} and {env_name('host')} are unset: set one, pass dsn=, or "
+            "use ADKStore(...).lifespan, which starts an embedded PostgreSQL"
+        )
+    return AsyncpgADKStore(
+        AsyncpgConfig(pool_config=options, extension_config=settings.extension_config())
+    )
+
+
+@asynccontextmanager
+async def _opened(
+    pool_options: dict[str, Any],
+    extension_config: dict[str, dict[str, Any]],
+    *,
+    create_tables: bool,
+    embedded_data_dir: Path | str | None,
+) -> AsyncIterator[AsyncpgADKStore]:
+    """Embedded server when no server is named, then the pool and the schema."""
+    async with embedded_dsn(_needs_embedded(pool_options), embedded_data_dir) as server_dsn:
+        if server_dsn is not None:
+            pool_options = {**pool_options, "dsn": server_dsn}
+        config = AsyncpgConfig(pool_config=pool_options, extension_config=extension_config)
+        async with AsyncpgADKStore(config).opened(create_tables=create_tables) as store:
+            yield store
+
+
+@asynccontextmanager
+async def open_store(settings: StoreSettings) -> AsyncIterator[AsyncpgADKStore]:
+    """Open the store these settings describe: embedded server if needed, pool, tables.
+
+    The pool opens before the yield, so a wrong DSN or a down server fails here
+    (unless `min_size` is 0). The pool and any embedded server close on exit.
+    """
+    async with _opened(
+        settings.pool_options(),
+        settings.extension_config(),
+        create_tables=settings.create_tables,
+        embedded_data_dir=settings.embedded_data_dir,
+    ) as store:
+        yield store
+
+
+@asynccontextmanager
+async def open_session_service(
+    dsn: str | None = None, *, create_tables: bool = True, **options: Any
+) -> AsyncIterator[AsyncpgSessionService]:
+    """Open a pool, create the tables (idempotent) and yield the session service.
+
+    `options` are the seed's pool options (`min_size`, `max_size`, `command_timeout`,
+    `statement_cache_size`, ...) and the table settings of `extension_config["adk"]`
+    (`session_table`, `events_table`, `owner_id_column`, `max_event_bytes`, ...). With no
+    `dsn` (and no `host`), an embedded PostgreSQL is started (the `embedded` extra). The
+    pool is closed on exit.
+
+    Raises:
+        ConfigurationError: an unknown option or a bad value.
+    """
+    adk = {key: options.pop(key) for key in list(options) if key in EXTENSION_KEYS}
+    if dsn is not None:
+        options["dsn"] = dsn
+    async with _opened(
+        options, {"adk": adk}, create_tables=create_tables, embedded_data_dir=None
+    ) as store:
+        yield AsyncpgSessionService(store)
+
+
+@functools.cache
+def kept_embedded_dsn(data_dir: Path) -> str:
+    """The DSN of an embedded server in `data_dir`, started once and kept for the process.
+
+    For ADK's tooling, which builds services from URIs without a lifespan to stop them
+    in; pgserver stops the server when the process exits.
+    """
+    server = EmbeddedPostgres(data_dir)
+    server.start()
+    return server.dsn

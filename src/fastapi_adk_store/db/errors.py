@@ -1,0 +1,71 @@
+"""asyncpg's errors, translated to the package's (`errors.py`) in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import asyncpg
+
+from ..errors import (
+    ConfigurationError,
+    InvalidValueError,
+    SchemaMissingError,
+    StoreUnavailableError,
+)
+
+__all__ = ["translate_errors"]
+
+# Errors that mean "the database is not reachable right now", not "the request is bad".
+_UNAVAILABLE = (
+    OSError,  # refused or reset connections, and TimeoutError (command/connect timeout)
+    asyncpg.PostgresConnectionError,  # SQLSTATE class 08, PgBouncer's "cannot connect" too
+    asyncpg.OperatorInterventionError,  # class 57: shutdown, starting up, statement_timeout
+    asyncpg.LockNotAvailableError,  # lock_timeout
+    asyncpg.TooManyConnectionsError,
+)
+# What a transaction-pooling PgBouncer does to asyncpg's prepared-statement cache.
+_PREPARED_STATEMENT_LOST = (
+    asyncpg.InvalidSQLStatementNameError,
+    asyncpg.DuplicatePreparedStatementError,
+)
+
+
+def _unavailable_message(error: BaseException) -> str:
+    if isinstance(error, TimeoutError):
+        return (
+            "PostgreSQL did not answer in time "
+            "(ADK_STORE_COMMAND_TIMEOUT / ADK_STORE_CONNECT_TIMEOUT)"
+        )
+    if isinstance(error, asyncpg.QueryCanceledError | asyncpg.LockNotAvailableError):
+        return f"PostgreSQL cancelled the statement (statement_timeout or lock_timeout): {error}"
+    return f"PostgreSQL is unavailable: {error}"
+
+
+@contextmanager
+def translate_errors(table: str) -> Iterator[None]:
+    """Re-raise driver errors as the package's; `table` names the schema when it is missing.
+
+    Errors not listed (a unique violation, say) pass through for the caller to judge.
+    """
+    try:
+        yield
+    except asyncpg.UndefinedTableError as error:
+        raise SchemaMissingError(table) from error
+    except asyncpg.DataError as error:
+        raise InvalidValueError(f"PostgreSQL refused a value: {error}") from error
+    except _PREPARED_STATEMENT_LOST as error:
+        raise ConfigurationError(
+            f"{error}: behind PgBouncer in transaction or statement pooling mode, "
+            "set ADK_STORE_STATEMENT_CACHE_SIZE=0 (pool option statement_cache_size=0)"
+        ) from error
+    except asyncpg.ProtocolViolationError as error:
+        if "unsupported startup parameter" not in str(error):
+            raise StoreUnavailableError(_unavailable_message(error)) from error
+        raise ConfigurationError(
+            f"{error}: PgBouncer refuses this server_settings key; set it on the "
+            "database or role instead (ALTER ROLE ... SET), or list it in PgBouncer's "
+            "ignore_startup_parameters"
+        ) from error
+    except _UNAVAILABLE as error:
+        raise StoreUnavailableError(_unavailable_message(error)) from error

@@ -1,0 +1,181 @@
+"""asyncpg pools: the options the package accepts, and how a pool is made and watched."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol, Self
+
+import asyncpg
+
+from ..defaults import POOL_MAX_SIZE, POOL_OPTIONS, pool_min_size
+from ..errors import ConfigurationError
+from .errors import translate_errors
+
+__all__ = [
+    "FixedPool",
+    "PoolSource",
+    "PoolStats",
+    "PooledStore",
+    "check_pool_options",
+    "create_pool",
+]
+
+
+def check_pool_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """asyncpg's `create_pool` keyword arguments for the seed's pool options.
+
+    Fills in `min_size` (see `defaults.pool_min_size`) and renames `connect_timeout`.
+
+    Raises:
+        ConfigurationError: an unknown option, or min_size above max_size.
+    """
+    unknown = sorted(set(options) - POOL_OPTIONS)
+    if unknown:
+        raise ConfigurationError(
+            f"unknown pool option(s) {', '.join(unknown)}; expected some of "
+            f"{', '.join(sorted(POOL_OPTIONS))}"
+        )
+    kwargs = dict(options)
+    kwargs.setdefault("max_size", POOL_MAX_SIZE)
+    kwargs.setdefault("min_size", pool_min_size(kwargs["max_size"]))
+    if kwargs["min_size"] > kwargs["max_size"]:
+        # asyncpg would say the same, later and without the values.
+        raise ConfigurationError(
+            f"min_size ({kwargs['min_size']}) is greater than max_size ({kwargs['max_size']})"
+        )
+    if "connect_timeout" in kwargs:
+        kwargs["timeout"] = kwargs.pop("connect_timeout")
+    return kwargs
+
+
+async def _no_reset(connection: asyncpg.Connection) -> None:
+    """Skip asyncpg's per-release reset query: the stores leave no session state behind.
+
+    asyncpg still rolls back a transaction left open before calling this.
+    """
+
+
+async def create_pool(
+    options: Mapping[str, Any],
+    *,
+    init: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
+) -> asyncpg.Pool:
+    """Create an asyncpg pool from the seed's pool options (see `check_pool_options`).
+
+    The pool skips asyncpg's reset query on release; `init` runs on each new connection.
+    Only `compose` calls this: it decides which pools exist.
+    """
+    return await asyncpg.create_pool(reset=_no_reset, init=init, **check_pool_options(options))
+
+
+class PoolSource(Protocol):
+    """Where a store gets its pool: opened on first use, closed by its owner."""
+
+    @property
+    def pool(self) -> asyncpg.Pool | None:
+        """The pool, or None before first use."""
+
+    async def provide_pool(self) -> asyncpg.Pool:
+        """The pool, opened on first call."""
+
+    async def close_pool(self) -> None:
+        """Close the pool if this source opened it."""
+
+
+class FixedPool:
+    """A `PoolSource` for a pool someone else opened and closes."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self._pool
+
+    async def provide_pool(self) -> asyncpg.Pool:
+        return self._pool
+
+    async def close_pool(self) -> None:
+        """Nothing to do: the pool's owner closes it."""
+
+
+@dataclass(frozen=True)
+class PoolStats:
+    """A snapshot of a pool: connections open, idle among them, and the bounds."""
+
+    size: int
+    idle: int
+    min_size: int
+    max_size: int
+
+    @property
+    def in_use(self) -> int:
+        return self.size - self.idle
+
+    @classmethod
+    def of(cls, pool: asyncpg.Pool | None) -> PoolStats:
+        """The pool's numbers (all zero before the pool exists)."""
+        if pool is None:
+            return cls(size=0, idle=0, min_size=0, max_size=0)
+        return cls(
+            size=pool.get_size(),
+            idle=pool.get_idle_size(),
+            min_size=pool.get_min_size(),
+            max_size=pool.get_max_size(),
+        )
+
+
+class PooledStore:
+    """What every store shares: its pool source, its connections, errors translated.
+
+    `missing_table` names the table a `SchemaMissingError` reports.
+    """
+
+    def __init__(self, pool: PoolSource, *, missing_table: str) -> None:
+        self._pool_source = pool
+        self._missing_table = missing_table
+
+    @property
+    def pool_source(self) -> PoolSource:
+        return self._pool_source
+
+    async def get_pool(self) -> asyncpg.Pool:
+        """The asyncpg pool, opened on first use."""
+        with translate_errors(self._missing_table):
+            return await self._pool_source.provide_pool()
+
+    def pool_stats(self) -> PoolStats:
+        """Pool size, idle connections and bounds (all zero before the pool exists)."""
+        return PoolStats.of(self._pool_source.pool)
+
+    async def close(self) -> None:
+        """Close the pool if its source opened it."""
+        await self._pool_source.close_pool()
+
+    async def create_tables(self) -> None:
+        """Bring the store's tables into place (each store says how)."""
+        raise NotImplementedError
+
+    @asynccontextmanager
+    async def opened(self, *, create_tables: bool = True) -> AsyncIterator[Self]:
+        """Open the pool now (creating the tables, or not), and close it on exit.
+
+        A wrong DSN or a down server fails here rather than on the first call.
+        """
+        try:
+            if create_tables:
+                await self.create_tables()
+            else:
+                await self.get_pool()
+            yield self
+        finally:
+            await self.close()
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
+        pool = await self.get_pool()
+        with translate_errors(self._missing_table):
+            async with pool.acquire() as connection:
+                yield connection

@@ -1,0 +1,80 @@
+"""Defaults and option names every entry point shares: settings, `open_session_service`,
+`AsyncpgConfig`, the stores and the routers.
+
+One place, so a limit does not depend on the way in.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Final
+
+__all__ = [
+    "APP_STATE_TABLE",
+    "EMBEDDED_DATA_DIR",
+    "EVENTS_TABLE",
+    "EXTENSION_KEYS",
+    "MAX_EVENT_BYTES",
+    "MAX_PAGE_SIZE",
+    "POOL_MAX_SIZE",
+    "POOL_OPTIONS",
+    "SCHEMA_TABLE",
+    "SESSION_TABLE",
+    "USER_STATE_TABLE",
+    "pool_min_size",
+]
+
+SESSION_TABLE: Final = "adk_sessions"
+EVENTS_TABLE: Final = "adk_events"
+APP_STATE_TABLE: Final = "adk_app_states"
+USER_STATE_TABLE: Final = "adk_user_states"
+SCHEMA_TABLE: Final = "adk_store_schema"
+
+MAX_EVENT_BYTES: Final = 8 * 1024 * 1024
+"""Largest event JSON accepted, in bytes."""
+MAX_PAGE_SIZE: Final = 1000
+"""Largest page (sessions or events) a router returns; also its default page size."""
+POOL_MAX_SIZE: Final = 10
+EMBEDDED_DATA_DIR: Final = Path(".adk_store_pgdata")
+"""Where the embedded PostgreSQL keeps its data when no DSN is set."""
+
+POOL_OPTIONS: Final = frozenset(
+    {
+        "dsn",
+        "host",
+        "port",
+        "user",
+        "password",
+        "database",
+        "min_size",
+        "max_size",
+        "max_queries",
+        "max_inactive_connection_lifetime",
+        "command_timeout",
+        "connect_timeout",  # asyncpg's `timeout`
+        "statement_cache_size",
+        "max_cached_statement_lifetime",
+        "max_cacheable_statement_size",
+        "ssl",
+        "server_settings",
+    }
+)
+"""The seed's `pool_config` keys."""
+
+EXTENSION_KEYS: Final = frozenset(
+    {
+        "session_table",
+        "events_table",
+        "app_state_table",
+        "user_state_table",
+        "schema_table",
+        "owner_id_column",
+        "max_event_bytes",
+    }
+)
+"""The seed's `extension_config["adk"]` keys."""
+
+
+def pool_min_size(max_size: int) -> int:
+    """Connections a pool opens at start when `min_size` is not given."""
+    return min(10, max_size)

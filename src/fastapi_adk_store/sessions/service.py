@@ -1,0 +1,281 @@
+"""`AsyncpgSessionService`: ADK's `BaseSessionService` over the keyed `SessionStore`.
+
+The only room of `sessions/` that knows ADK's objects: it turns records and event texts
+into `Session`s and `Event`s, and ADK events into what the store writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from google.adk.events.event import Event
+from google.adk.platform import time as platform_time
+from google.adk.platform import uuid as platform_uuid
+from google.adk.sessions.base_session_service import (
+    BaseSessionService,
+    GetSessionConfig,
+    ListSessionsResponse,
+)
+from google.adk.sessions.session import Session
+from typing_extensions import override
+
+from .._adk import extract_state_delta
+from ..errors import SessionNotFoundError, StaleSessionError
+from .records import (
+    EventCursor,
+    EventRecord,
+    Page,
+    SessionCursor,
+    SessionKey,
+    SessionRecord,
+    StateDeltas,
+    construct_trusted,
+)
+from .seed import AsyncpgADKStore, new_event
+from .store import SessionStore
+
+__all__ = [
+    "APPEND_ATTEMPTS",
+    "AsyncpgSessionService",
+    "event_from_record",
+    "session_from_record",
+]
+
+APPEND_ATTEMPTS = 3
+"""Tries of `append_to_latest` when a concurrent writer makes the reloaded copy stale."""
+
+
+def _split_state(state: Mapping[str, Any] | None) -> StateDeltas:
+    """Split by `app:`/`user:` prefix; `temp:` keys are dropped, never persisted."""
+    parts = extract_state_delta(dict(state or {}))
+    return StateDeltas(session=parts["session"], app=parts["app"], user=parts["user"])
+
+
+def session_from_record(record: SessionRecord, events: list[Event] | None = None) -> Session:
+    """The ADK session for a stored record (merged state), appendable by the service."""
+    return construct_trusted(
+        Session,
+        {
+            "id": record.id,
+            "app_name": record.app_name,
+            "user_id": record.user_id,
+            "state": record.merged_state(),
+            "events": events if events is not None else [],
+            "last_update_time": record.last_update_time,
+        },
+        _storage_update_marker=str(record.revision),
+    )
+
+
+def event_from_record(record: EventRecord) -> Event:
+    """The ADK event an events row stores."""
+    return Event.model_validate(record.event_data)
+
+
+def _events_from_texts(texts: Sequence[str]) -> list[Event]:
+    """Decode events one by one: measured faster than one JSON array of them."""
+    validate = Event.model_validate_json
+    return [validate(text) for text in texts]
+
+
+def _revision(session: Session) -> int | None:
+    """The stored revision this copy was loaded at; None for sessions we did not load."""
+    marker = session._storage_update_marker
+    return int(marker) if marker is not None and marker.isdigit() else None
+
+
+def _key(session: Session) -> SessionKey:
+    return SessionKey(session.app_name, session.user_id, session.id)
+
+
+class AsyncpgSessionService(BaseSessionService):
+    """ADK sessions in PostgreSQL: one statement per append and per get.
+
+    Stale copies are detected across processes by a revision counter checked in the
+    statement that writes: of concurrent appends from one revision exactly one wins,
+    the others raise `StaleSessionError`. Takes the keyed `SessionStore`, or the seed's
+    `AsyncpgADKStore` (whose `.sessions` it then uses).
+    """
+
+    def __init__(self, store: SessionStore | AsyncpgADKStore) -> None:
+        self._store = store.sessions if isinstance(store, AsyncpgADKStore) else store
+
+    @property
+    def store(self) -> SessionStore:
+        return self._store
+
+    @override
+    async def create_session(
+        self,
+        *,
+        app_name: str,
+        user_id: str,
+        state: dict[str, Any] | None = None,
+        session_id: str | None = None,
+    ) -> Session:
+        record = await self._store.create(
+            SessionKey(app_name, user_id, _new_id(session_id)),
+            _split_state(state),
+            update_time=platform_time.get_time(),  # ADK's clock, as its event timestamps
+        )
+        return session_from_record(record)
+
+    @override
+    async def get_session(
+        self,
+        *,
+        app_name: str,
+        user_id: str,
+        session_id: str,
+        config: GetSessionConfig | None = None,
+    ) -> Session | None:
+        loaded = await self._store.load(
+            SessionKey(app_name, user_id, session_id.strip()),
+            num_recent_events=config.num_recent_events if config else None,
+            after_timestamp=config.after_timestamp if config else None,
+        )
+        if loaded is None:
+            return None
+        return session_from_record(loaded.record, _events_from_texts(loaded.event_texts))
+
+    @override
+    async def list_sessions(
+        self, *, app_name: str, user_id: str | None = None
+    ) -> ListSessionsResponse:
+        records = await self._store.list_sessions(app_name, user_id)
+        return ListSessionsResponse(sessions=[session_from_record(record) for record in records])
+
+    @override
+    async def delete_session(self, *, app_name: str, user_id: str, session_id: str) -> None:
+        await self._store.delete(SessionKey(app_name, user_id, session_id.strip()))
+
+    @override
+    async def get_user_state(self, *, app_name: str, user_id: str) -> dict[str, Any]:
+        return await self._store.user_state(app_name, user_id)
+
+    @override
+    async def append_event(self, session: Session, event: Event) -> Event:
+        if event.partial:
+            return event
+        self._apply_temp_state(session, event)
+        event = self._trim_temp_delta_state(event)
+        revision = await self._store.append(
+            _key(session),
+            new_event(event),
+            expected_revision=_revision(session),
+            deltas=_split_state(event.actions.state_delta if event.actions else None),
+        )
+        if revision is None:  # the same event was stored before: nothing to apply
+            return event
+        return self._committed(session, event, revision)
+
+    def _committed(self, session: Session, event: Event, revision: int) -> Event:
+        session._storage_update_marker = str(revision)
+        session.last_update_time = event.timestamp
+        return self._commit_event_to_session(session, event)
+
+    # --- beyond BaseSessionService: what the router needs ---------------------------------
+
+    async def create_session_with_events(
+        self,
+        *,
+        app_name: str,
+        user_id: str,
+        state: dict[str, Any] | None = None,
+        session_id: str | None = None,
+        events: Sequence[Event] = (),
+    ) -> Session:
+        """Create a session and append `events` in one transaction: all or nothing.
+
+        Raises:
+            AlreadyExistsError: the session exists, or two events share an id.
+            EventTooLargeError: an event is over the store's limit.
+        """
+        kept = [event for event in events if not event.partial]
+        trimmed = [self._trim_temp_delta_state(event.model_copy(deep=True)) for event in kept]
+        record, revision = await self._store.create_with_events(
+            SessionKey(app_name, user_id, _new_id(session_id)),
+            _split_state(state),
+            [(new_event(event), _split_state(_delta(event))) for event in trimmed],
+            update_time=platform_time.get_time(),
+        )
+        session = session_from_record(record)
+        for original, stored in zip(kept, trimmed, strict=True):
+            self._apply_temp_state(session, original)
+            self._committed(session, stored, revision)
+        return session
+
+    async def append_to_latest(
+        self,
+        *,
+        app_name: str,
+        user_id: str,
+        session_id: str,
+        make_event: Callable[[], Event],
+        config: GetSessionConfig | None = None,
+    ) -> tuple[Session, Event]:
+        """Load the session and append `make_event()`, reloading if another writer won.
+
+        For appends that do not depend on what was read (a state PATCH, an event POST).
+        `config` limits the events loaded. Returns the session after the append.
+
+        Raises:
+            SessionNotFoundError: the session does not exist.
+            StaleSessionError: other writers won `APPEND_ATTEMPTS` times in a row.
+        """
+        for attempt in range(1, APPEND_ATTEMPTS + 1):
+            session = await self.get_session(
+                app_name=app_name, user_id=user_id, session_id=session_id, config=config
+            )
+            if session is None:
+                raise SessionNotFoundError(f"Session {session_id} not found.")
+            try:
+                return session, await self.append_event(session, make_event())
+            except StaleSessionError:
+                if attempt == APPEND_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def list_sessions_page(
+        self,
+        *,
+        app_name: str,
+        user_id: str | None,
+        limit: int,
+        after: SessionCursor | None = None,
+    ) -> Page[Session, SessionCursor]:
+        """Up to `limit` sessions (without events), least recently updated first."""
+        records = await self._store.list_sessions(app_name, user_id, limit=limit + 1, after=after)
+        page = Page.of(records, limit, SessionCursor.after)
+        return Page([session_from_record(record) for record in page.items], page.next)
+
+    async def list_events_page(
+        self,
+        *,
+        app_name: str,
+        user_id: str,
+        session_id: str,
+        limit: int,
+        after: EventCursor | None = None,
+        after_timestamp: float | None = None,
+    ) -> Page[Event, EventCursor] | None:
+        """Up to `limit` events, oldest first (timestamp, then id); None: no such session."""
+        key = SessionKey(app_name, user_id, session_id)
+        records = await self._store.events_page(
+            key, limit=limit + 1, after=after, after_timestamp=after_timestamp
+        )
+        if not records and await self._store.load(key, num_recent_events=0) is None:
+            return None
+        events = [event_from_record(record) for record in records]
+        return Page.of(events, limit, lambda event: EventCursor(event.timestamp, event.id))
+
+
+def _new_id(session_id: str | None) -> str:
+    """The requested id without surrounding blanks, or a new one (as ADK's services)."""
+    session_id = session_id.strip() if session_id else None
+    return session_id or platform_uuid.new_uuid()
+
+
+def _delta(event: Event) -> dict[str, Any] | None:
+    return event.actions.state_delta if event.actions else None

@@ -1,0 +1,127 @@
+"""Domain errors -> HTTP answers, in one place; routes built with `StoreRoute` use it.
+
+404 missing, 409 duplicate or stale, 413 too large, 422 invalid (FastAPI's shape),
+503 with `Retry-After` when PostgreSQL cannot be reached; never a 500 for bad input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from typing import Any, NoReturn
+
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..errors import (
+    EventAlreadyExistsError,
+    EventTooLargeError,
+    InvalidValueError,
+    SchemaMissingError,
+    SessionAlreadyExistsError,
+    SessionNotFoundError,
+    StaleSessionError,
+    StoreUnavailableError,
+)
+from .models import ErrorCode, ErrorModel
+
+__all__ = ["RETRY_AFTER_SECONDS", "Failure", "StoreRoute", "error_responses", "invalid"]
+
+RETRY_AFTER_SECONDS = 5
+
+_DESCRIPTIONS: Mapping[int, str] = {
+    403: "The path's user is not the caller (`identity` dependency).",
+    404: "No such session.",
+    409: "The session (or event) exists already, or a concurrent write won.",
+    413: "The event is larger than `ADK_STORE_MAX_EVENT_BYTES`.",
+    503: "PostgreSQL cannot be reached, or the tables are missing; retry after `Retry-After`.",
+}
+_RETRY_LATER = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+_SCHEMA_MISSING = (
+    "the session store's tables are missing: start the app with "
+    "ADK_STORE_CREATE_TABLES=true or call `await store.create_tables()` once"
+)
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` for these statuses (and 503, which any route may answer)."""
+    return {
+        status: {"model": ErrorModel, "description": _DESCRIPTIONS[status]}
+        for status in (*statuses, 503)
+    }
+
+
+class Failure(Exception):
+    """An error answer with an `ErrorModel` body."""
+
+    def __init__(
+        self, status: int, code: ErrorCode, detail: str, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.headers = dict(headers or {})
+
+    def response(self) -> JSONResponse:
+        body = ErrorModel(detail=self.detail, code=self.code).model_dump(mode="json")
+        return JSONResponse(body, status_code=self.status, headers=self.headers)
+
+
+def _failure(error: Exception) -> Failure | None:
+    """The answer to a domain error, or None for a bug (a 500)."""
+    if isinstance(error, Failure):
+        return error
+    if isinstance(error, StoreUnavailableError):
+        detail = "the session store cannot reach PostgreSQL; retry later"
+        return Failure(503, ErrorCode.STORE_UNAVAILABLE, detail, _RETRY_LATER)
+    if isinstance(error, SchemaMissingError):
+        return Failure(503, ErrorCode.SCHEMA_MISSING, _SCHEMA_MISSING, _RETRY_LATER)
+    if isinstance(error, StaleSessionError):
+        return Failure(409, ErrorCode.STALE_SESSION, str(error))
+    if isinstance(error, EventAlreadyExistsError):
+        return Failure(409, ErrorCode.EVENT_ALREADY_EXISTS, str(error))
+    if isinstance(error, SessionAlreadyExistsError):  # ADK api_server's text
+        detail = f"Session already exists: {error.session_id}"
+        return Failure(409, ErrorCode.SESSION_ALREADY_EXISTS, detail)
+    if isinstance(error, EventTooLargeError):
+        return Failure(413, ErrorCode.EVENT_TOO_LARGE, str(error))
+    if isinstance(error, SessionNotFoundError):
+        return Failure(404, ErrorCode.SESSION_NOT_FOUND, "Session not found")
+    return None
+
+
+def invalid(loc: Sequence[str | int], message: str, value: Any) -> NoReturn:
+    """Raise a 422 shaped like FastAPI's own validation errors."""
+    raise RequestValidationError(
+        [{"type": "value_error", "loc": tuple(loc), "msg": message, "input": value}]
+    )
+
+
+class StoreRoute(APIRoute):
+    """Renders domain errors as `_failure` says; PostgreSQL refusing a value is a 422."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except InvalidValueError as error:
+                # e.g. a NUL character in a path id, which PostgreSQL text cannot hold
+                detail: dict[str, Any] = {
+                    "type": "value_error",
+                    "loc": [],
+                    "input": None,
+                    "msg": str(error),
+                }
+                return JSONResponse({"detail": [detail]}, status_code=422)
+            except Exception as error:
+                failure = _failure(error)
+                if failure is None:
+                    raise
+                return failure.response()
+
+        return handle
