@@ -30,7 +30,7 @@ from fastapi_adk_store.embedded import EmbeddedPostgres
 from fastapi_adk_store.integration import ADKStore
 from fastapi_adk_store.settings import StoreSettings
 
-from ._router_helpers import client_for, make_app, make_settings
+from ._helpers import client_for, make_app, make_settings
 
 PoolOptions = dict[str, Any]
 # (service, app_name, user_id, session_id, copies, timestamp) -> (appends won, stale errors)

@@ -19,7 +19,7 @@ from example_app.agent import NotesAgent
 from fastapi_adk_store import AsyncpgSessionService, ConfigurationError
 from fastapi_adk_store.adk_registry import SCHEME, register, settings_from_uri
 
-from ._router_helpers import run_request
+from ._helpers import run_request
 
 ROOT = Path(__file__).resolve().parents[1]
 AGENTS_DIR = ROOT / "example_app" / "adk_agents"

@@ -17,7 +17,7 @@ from typing_extensions import override
 from example_app.agent import AGENT_ENV, NotesAgent, build_agent
 from example_app.app import create_app
 
-from ._router_helpers import run_request
+from ._helpers import run_request
 
 PoolOptions = dict[str, Any]
 SESSIONS = "/apps/notes/users/alice/sessions"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -18,6 +17,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from ._helpers import free_port
 
 try:
     from playwright.async_api import Page, async_playwright, expect
@@ -42,13 +43,6 @@ pytestmark = pytest.mark.skipif(
     reason=f"no Chromium at {CHROMIUM} (apt-get install chromium chromium-driver, "
     "or set CHROMIUM_PATH)",
 )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.fixture

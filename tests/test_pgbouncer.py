@@ -39,6 +39,7 @@ from fastapi_adk_store import (
     StoreUnavailableError,
 )
 
+from ._helpers import free_port
 from .conftest import RaceAppends
 
 APP = "bounced_app"
@@ -117,13 +118,6 @@ def _server_fields(dsn: str) -> dict[str, str]:
     return fields
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def _listening(process: subprocess.Popen[bytes], port: int) -> bool:
     """True once the port accepts connections; False if PgBouncer exited or is too slow."""
     deadline = time.monotonic() + START_TIMEOUT
@@ -154,7 +148,7 @@ def _pgbouncer(directory: Path, server: dict[str, str], settings: str = "") -> I
     config = directory / "pgbouncer.ini"
     log = directory / "pgbouncer.log"
     for _attempt in range(3):  # another process may take the free port first
-        port = _free_port()
+        port = free_port()
         config.write_text(
             f"[databases]\n{ALIAS} = {entry}\n\n"
             "[pgbouncer]\n"
@@ -199,7 +193,7 @@ def bouncer(database_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
 @pytest.fixture
 def bouncer_without_server(database_dsn: str, tmp_path: Path) -> Iterator[Bouncer]:
     """PgBouncer in front of a port where no PostgreSQL listens (a server that is down)."""
-    server = {**_server_fields(database_dsn), "host": "127.0.0.1", "port": str(_free_port())}
+    server = {**_server_fields(database_dsn), "host": "127.0.0.1", "port": str(free_port())}
     with _pgbouncer(tmp_path, server, "query_wait_timeout = 1\n") as running:
         yield running
 

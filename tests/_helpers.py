@@ -1,4 +1,4 @@
-"""Helpers for the FastAPI plugin and router tests: settings, apps, clients, schemas."""
+"""Helpers shared by the test modules: settings, apps, clients, schemas, ports, requests."""
 
 from __future__ import annotations
 
@@ -54,8 +54,12 @@ async def fresh_schema(dsn: str) -> AsyncIterator[dict[str, Any]]:
         await connection.close()
 
 
-def closed_port() -> int:
-    """A local TCP port nothing listens on."""
+def free_port() -> int:
+    """A local TCP port nothing listens on (the OS picked it free, then it was released).
+
+    Free to listen on (a server the test starts) or to dial as a closed port (a server
+    that is down); another process may take it meanwhile, so starters should retry.
+    """
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
