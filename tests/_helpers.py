@@ -17,6 +17,17 @@ from fastapi_adk_store.integration import ADKStore
 from fastapi_adk_store.settings import StoreSettings
 
 
+def search_path_dsn(pool_options: dict[str, Any]) -> str:
+    """The options' DSN pinned to their schema: `search_path` as a DSN query parameter.
+
+    For code that takes only a DSN (a subprocess's ADK_STORE_DSN, an `adkstore://` URI, a
+    docs snippet): asyncpg reads unknown query parameters as server settings.
+    """
+    dsn: str = pool_options["dsn"]
+    schema: str = pool_options["server_settings"]["search_path"]
+    return f"{dsn}{'&' if '?' in dsn else '?'}search_path={schema}"
+
+
 def make_settings(pool_options: dict[str, Any], **overrides: Any) -> StoreSettings:
     """Settings for the test schema, ignoring any `.env` in the working directory."""
     values: dict[str, Any] = {

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ._helpers import free_port
+from ._helpers import free_port, search_path_dsn
 
 try:
     from playwright.async_api import Page, async_playwright, expect
@@ -48,11 +48,9 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture
 async def server_url(pool_options: dict[str, Any], tmp_path: Path) -> AsyncIterator[str]:
     """The example app under uvicorn on a free port, its store in the test's schema."""
-    dsn: str = pool_options["dsn"]
-    schema = pool_options["server_settings"]["search_path"]
     env = {
         **os.environ,
-        "ADK_STORE_DSN": f"{dsn}{'&' if '?' in dsn else '?'}search_path={schema}",
+        "ADK_STORE_DSN": search_path_dsn(pool_options),
         "EXAMPLE_AGENT": "notes",
     }
     port = free_port()
