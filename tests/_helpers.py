@@ -16,8 +16,11 @@ from fastapi import FastAPI
 from fastapi_adk_store.integration import ADKStore
 from fastapi_adk_store.settings import StoreSettings
 
+# asyncpg pool options (conftest's `pool_options`: dsn, sizes, server_settings.search_path).
+PoolOptions = dict[str, Any]
 
-def search_path_dsn(pool_options: dict[str, Any]) -> str:
+
+def search_path_dsn(pool_options: PoolOptions) -> str:
     """The options' DSN pinned to their schema: `search_path` as a DSN query parameter.
 
     For code that takes only a DSN (a subprocess's ADK_STORE_DSN, an `adkstore://` URI, a
@@ -28,7 +31,7 @@ def search_path_dsn(pool_options: dict[str, Any]) -> str:
     return f"{dsn}{'&' if '?' in dsn else '?'}search_path={schema}"
 
 
-def make_settings(pool_options: dict[str, Any], **overrides: Any) -> StoreSettings:
+def make_settings(pool_options: PoolOptions, **overrides: Any) -> StoreSettings:
     """Settings for the test schema, ignoring any `.env` in the working directory."""
     values: dict[str, Any] = {
         "dsn": pool_options["dsn"],
@@ -53,7 +56,7 @@ def client_for(manager: LifespanManager) -> httpx.AsyncClient:
 
 
 @asynccontextmanager
-async def fresh_schema(dsn: str) -> AsyncIterator[dict[str, Any]]:
+async def fresh_schema(dsn: str) -> AsyncIterator[PoolOptions]:
     """Pool options for another new schema (as conftest's `pool_options`), dropped after."""
     schema = f"t_{uuid.uuid4().hex[:16]}"
     connection = await asyncpg.connect(dsn)

@@ -19,13 +19,10 @@ from example_app.agent import NotesAgent
 from fastapi_adk_store import AsyncpgSessionService, ConfigurationError
 from fastapi_adk_store.adk_registry import SCHEME, register, settings_from_uri
 
-from ._helpers import run_request, search_path_dsn
+from ._helpers import PoolOptions, run_request, search_path_dsn
 
 ROOT = Path(__file__).resolve().parents[1]
 AGENTS_DIR = ROOT / "example_app" / "adk_agents"
-
-
-PoolOptions = dict[str, Any]
 
 
 @pytest.fixture

@@ -17,9 +17,8 @@ from typing_extensions import override
 from example_app.agent import AGENT_ENV, NotesAgent, build_agent
 from example_app.app import create_app
 
-from ._helpers import run_request, search_path_dsn
+from ._helpers import PoolOptions, run_request, search_path_dsn
 
-PoolOptions = dict[str, Any]
 SESSIONS = "/apps/notes/users/alice/sessions"
 
 

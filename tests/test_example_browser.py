@@ -13,12 +13,11 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-from ._helpers import free_port, search_path_dsn
+from ._helpers import PoolOptions, free_port, search_path_dsn
 
 try:
     from playwright.async_api import Page, async_playwright, expect
@@ -46,7 +45,7 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture
-async def server_url(pool_options: dict[str, Any], tmp_path: Path) -> AsyncIterator[str]:
+async def server_url(pool_options: PoolOptions, tmp_path: Path) -> AsyncIterator[str]:
     """The example app under uvicorn on a free port, its store in the test's schema."""
     env = {
         **os.environ,

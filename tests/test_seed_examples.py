@@ -25,7 +25,7 @@ from fastapi_adk_store import (
     AsyncpgSessionService,
 )
 
-PoolOptions = dict[str, Any]
+from ._helpers import PoolOptions
 
 
 def _seed_config(pool_options: PoolOptions, **pool_config: Any) -> AsyncpgConfig:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import asyncpg
 import pytest
@@ -24,9 +23,7 @@ from fastapi_adk_store import (
     StoreUnavailableError,
 )
 
-from ._helpers import free_port
-
-PoolOptions = dict[str, Any]
+from ._helpers import PoolOptions, free_port
 
 
 @pytest.mark.parametrize(
