@@ -12,7 +12,6 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import httpx
@@ -30,9 +29,8 @@ from fastapi_adk_store.db.pool import create_pool
 from fastapi_adk_store.settings import StoreSettings
 from fastapi_adk_store.web.plugin import ADKStore
 
-from ._router_helpers import client_for, make_app, make_settings
+from ._helpers import PoolOptions, client_for, make_app, make_settings
 
-PoolOptions = dict[str, Any]
 # (service, app_name, user_id, session_id, copies, timestamp) -> (appends won, stale errors)
 RaceAppends = Callable[
     [BaseSessionService, str, str, str, int, float | None], Awaitable[tuple[int, int]]
@@ -120,7 +118,7 @@ async def statement_log(
 
 
 @pytest.fixture
-def store_settings(pool_options: dict[str, Any]) -> StoreSettings:
+def store_settings(pool_options: PoolOptions) -> StoreSettings:
     """Settings pointing at this test's schema."""
     return make_settings(pool_options)
 

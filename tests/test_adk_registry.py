@@ -19,24 +19,18 @@ from example_app.agent import NotesAgent
 from fastapi_adk_store import AsyncpgConfig, AsyncpgSessionService, ConfigurationError
 from fastapi_adk_store.adk_registry import SCHEME, register, settings_from_uri
 
-from ._router_helpers import run_request
+from ._helpers import PoolOptions, run_request, search_path_dsn
 
 ROOT = Path(__file__).resolve().parents[1]
 AGENTS_DIR = ROOT / "example_app" / "adk_agents"
 
 
-PoolOptions = dict[str, Any]
-
-
 @pytest.fixture
 def store_uri(pool_options: PoolOptions) -> str:
     """An `adkstore://` URI for the test server, pinned to the test's schema."""
-    dsn: str = pool_options["dsn"]
-    scheme, rest = dsn.split("://", 1)
+    scheme, rest = search_path_dsn(pool_options).split("://", 1)
     assert scheme in {"postgresql", "postgres"}
-    schema = pool_options["server_settings"]["search_path"]
-    options = f"search_path={schema}&min_size=1&max_size=4"
-    return f"{SCHEME}://{rest}{'&' if '?' in rest else '?'}{options}"
+    return f"{SCHEME}://{rest}&min_size=1&max_size=4"
 
 
 @pytest.fixture

@@ -17,24 +17,16 @@ from typing_extensions import override
 from example_app.agent import AGENT_ENV, NotesAgent, build_agent
 from example_app.app import create_app
 
-from ._router_helpers import run_request
+from ._helpers import PoolOptions, run_request, search_path_dsn
 
-PoolOptions = dict[str, Any]
 SESSIONS = "/apps/notes/users/alice/sessions"
-
-
-def dsn_with_search_path(pool_options: PoolOptions) -> str:
-    """The test server's DSN pinned to the test's schema (asyncpg reads it as a setting)."""
-    dsn: str = pool_options["dsn"]
-    schema = pool_options["server_settings"]["search_path"]
-    return f"{dsn}{'&' if '?' in dsn else '?'}search_path={schema}"
 
 
 @pytest.fixture
 async def client(
     pool_options: PoolOptions, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[httpx.AsyncClient]:
-    monkeypatch.setenv("ADK_STORE_DSN", dsn_with_search_path(pool_options))
+    monkeypatch.setenv("ADK_STORE_DSN", search_path_dsn(pool_options))
     monkeypatch.delenv(AGENT_ENV, raising=False)
     app = create_app()
     async with LifespanManager(app) as manager:
@@ -197,7 +189,7 @@ async def test_an_error_mid_run_ends_the_stream_with_an_error_message(
     pool_options: PoolOptions, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Once the 200 is sent, a failure arrives as `event: error`, after the events so far."""
-    monkeypatch.setenv("ADK_STORE_DSN", dsn_with_search_path(pool_options))
+    monkeypatch.setenv("ADK_STORE_DSN", search_path_dsn(pool_options))
     app = create_app(agent=BrokenAgent(name="notes"))
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
+
+from ._helpers import PoolOptions, free_port, search_path_dsn
 
 try:
     from playwright.async_api import Page, async_playwright, expect
@@ -44,21 +44,12 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture
-async def server_url(pool_options: dict[str, Any], tmp_path: Path) -> AsyncIterator[str]:
+async def server_url(pool_options: PoolOptions, tmp_path: Path) -> AsyncIterator[str]:
     """The example app under uvicorn on a free port, its store in the test's schema."""
-    dsn: str = pool_options["dsn"]
-    schema = pool_options["server_settings"]["search_path"]
     env = {
         **os.environ,
-        "ADK_STORE_DSN": f"{dsn}{'&' if '?' in dsn else '?'}search_path={schema}",
+        "ADK_STORE_DSN": search_path_dsn(pool_options),
         "EXAMPLE_AGENT": "notes",
     }
     port = free_port()

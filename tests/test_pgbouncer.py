@@ -39,6 +39,7 @@ from fastapi_adk_store import (
     StoreUnavailableError,
 )
 
+from ._helpers import free_port
 from .conftest import RaceAppends
 
 APP = "bounced_app"
@@ -117,13 +118,6 @@ def _server_fields(dsn: str) -> dict[str, str]:
     return fields
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def _listening(process: subprocess.Popen[bytes], port: int) -> bool:
     """True once the port accepts connections; False if PgBouncer exited or is too slow."""
     deadline = time.monotonic() + START_TIMEOUT
@@ -154,7 +148,7 @@ def _pgbouncer(directory: Path, server: dict[str, str], settings: str = "") -> I
     config = directory / "pgbouncer.ini"
     log = directory / "pgbouncer.log"
     for _attempt in range(3):  # another process may take the free port first
-        port = _free_port()
+        port = free_port()
         config.write_text(
             f"[databases]\n{ALIAS} = {entry}\n\n"
             "[pgbouncer]\n"
@@ -199,7 +193,7 @@ def bouncer(database_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
 @pytest.fixture
 def bouncer_without_server(database_dsn: str, tmp_path: Path) -> Iterator[Bouncer]:
     """PgBouncer in front of a port where no PostgreSQL listens (a server that is down)."""
-    server = {**_server_fields(database_dsn), "host": "127.0.0.1", "port": str(_free_port())}
+    server = {**_server_fields(database_dsn), "host": "127.0.0.1", "port": str(free_port())}
     with _pgbouncer(tmp_path, server, "query_wait_timeout = 1\n") as running:
         yield running
 
@@ -352,43 +346,86 @@ async def test_stale_copy_is_detected_through_pgbouncer(
     assert stored is not None and len(stored.events) == 2
 
 
-async def _read_twice_around_a_pinned_server(store: AsyncpgADKStore, bouncer: Bouncer) -> None:
+@dataclass(frozen=True)
+class PinnedReads:
+    """The app state two reads returned, and the servers (backend pids) involved."""
+
+    first: dict[str, Any]
+    second: dict[str, Any]
+    after_first: set[int]  # servers whose last statement was the read, after the first
+    pinned: int  # the server the other client pinned in its transaction
+    after_second: set[int]  # the same, after the second read
+
+
+async def _servers_that_last_read(observer: asyncpg.Connection, table: str) -> set[int]:
+    """Server connections (backend pids) whose last statement was a finished read of `table`."""
+    rows = await observer.fetch(
+        "SELECT pid FROM pg_stat_activity"
+        " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        " AND state = 'idle' AND query LIKE $1",
+        f"%{table}%",
+    )
+    return {row["pid"] for row in rows}
+
+
+async def _read_twice_around_a_pinned_server(
+    store: AsyncpgADKStore, bouncer: Bouncer, database_dsn: str
+) -> PinnedReads:
     """Read, let another client pin that server connection in a transaction, read again.
 
     The second read gets another server connection from PgBouncer: a statement prepared
-    on the first one does not exist there.
+    on the first one does not exist there. An observer connected to PostgreSQL directly
+    (not through PgBouncer) sees which server ran each read.
     """
-    await store.get_app_state(APP)
+    table = store.tables.app_states
+    observer = await asyncpg.connect(database_dsn)
     blocker = await asyncpg.connect(bouncer.dsn, statement_cache_size=0)
     try:
+        first = await store.get_app_state(APP)
+        after_first = await _servers_that_last_read(observer, table)
         async with blocker.transaction():
+            pinned: int = await blocker.fetchval("SELECT pg_backend_pid()")
             if store.config.pool_config["statement_cache_size"] > 0:
                 prepared = await blocker.fetchval(
                     "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE $1",
-                    f"%{store.tables.app_states}%",
+                    f"%{table}%",
                 )
                 assert prepared == 1, "PgBouncer did not hand out the last used server"
-            await store.get_app_state(APP)
+            second = await store.get_app_state(APP)
+            after_second = await _servers_that_last_read(observer, table)
     finally:
         await blocker.close()
+        await observer.close()
+    return PinnedReads(first, second, after_first, pinned, after_second)
 
 
 async def test_default_statement_cache_fails_behind_transaction_pooling(
-    bouncer: Bouncer, tables: Tables
+    bouncer: Bouncer, tables: Tables, database_dsn: str
 ) -> None:
     """With asyncpg's default cache (100), a server switch loses the prepared statement."""
     store = _store(bouncer, tables, min_size=1, max_size=1, statement_cache_size=100)
     async with store.opened():
         with pytest.raises(ConfigurationError, match="ADK_STORE_STATEMENT_CACHE_SIZE=0") as raised:
-            await _read_twice_around_a_pinned_server(store, bouncer)
+            await _read_twice_around_a_pinned_server(store, bouncer, database_dsn)
     assert isinstance(raised.value.__cause__, asyncpg.InvalidSQLStatementNameError)
 
 
-async def test_statement_cache_off_survives_server_switch(bouncer: Bouncer, tables: Tables) -> None:
-    """With statement_cache_size=0 the same reads succeed on any server connection."""
+async def test_statement_cache_off_survives_server_switch(
+    bouncer: Bouncer, tables: Tables, database_dsn: str
+) -> None:
+    """With statement_cache_size=0 the same read succeeds, and is right, on another server."""
     store = _store(bouncer, tables, min_size=1, max_size=1)
     async with store.opened():
-        await _read_twice_around_a_pinned_server(store, bouncer)
+        await AsyncpgSessionService(store).create_session(
+            app_name=APP, user_id=USER, state={"app:k": 1}
+        )
+        reads = await _read_twice_around_a_pinned_server(store, bouncer, database_dsn)
+    assert reads.first == reads.second == {"k": 1}
+    # The first read ran on the server the other client then pinned; the second one on
+    # another server (the pinned one is idle in the other client's transaction).
+    assert reads.after_first == {reads.pinned}
+    assert reads.after_second, "no server connection ran the second read"
+    assert reads.pinned not in reads.after_second
 
 
 async def test_pgbouncer_refuses_search_path_as_server_setting(

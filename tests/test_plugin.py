@@ -31,7 +31,7 @@ from fastapi_adk_store.web.plugin import (
     get_store,
 )
 
-from ._router_helpers import client_for, closed_port, fresh_schema, make_app, make_settings
+from ._helpers import client_for, free_port, fresh_schema, make_app, make_settings
 
 
 async def test_lifespan_opens_store_and_closes_pool(store_settings: StoreSettings) -> None:
@@ -200,7 +200,7 @@ async def test_create_tables_false_leaves_schema_alone(pool_options: dict[str, A
 async def test_start_fails_fast_when_database_is_unreachable() -> None:
     """A pool that cannot connect at start fails the lifespan (unless min_size is 0)."""
     settings = StoreSettings(
-        _env_file=None, dsn=f"postgresql://postgres@127.0.0.1:{closed_port()}/x", min_size=1
+        _env_file=None, dsn=f"postgresql://postgres@127.0.0.1:{free_port()}/x", min_size=1
     )
     with pytest.raises(StoreUnavailableError):
         async with LifespanManager(make_app(ADKStore(settings))):

@@ -32,7 +32,7 @@ from fastapi_adk_store.web.errors import RETRY_AFTER_SECONDS
 from fastapi_adk_store.web.models import NEXT_PAGE_TOKEN_HEADER, ErrorCode
 from fastapi_adk_store.web.plugin import ADKStore, get_session_service
 
-from ._router_helpers import client_for, closed_port, make_app, make_settings
+from ._helpers import client_for, free_port, make_app, make_settings
 
 SESSIONS = "/apps/a/users/u/sessions"
 
@@ -415,7 +415,7 @@ async def test_event_over_limit_is_413(pool_options: dict[str, Any]) -> None:
 
 async def test_unreachable_database_is_503_with_retry_after() -> None:
     """PostgreSQL down (closed port): 503 STORE_UNAVAILABLE with Retry-After."""
-    dsn = f"postgresql://postgres@127.0.0.1:{closed_port()}/x"
+    dsn = f"postgresql://postgres@127.0.0.1:{free_port()}/x"
     settings = make_settings(
         {"dsn": dsn, "server_settings": {}}, min_size=0, create_tables=False, connect_timeout=2
     )

@@ -26,7 +26,7 @@ from fastapi_adk_store import (
     event_from_record,
 )
 
-PoolOptions = dict[str, Any]
+from ._helpers import PoolOptions
 
 
 def _seed_config(pool_options: PoolOptions, **pool_config: Any) -> AsyncpgConfig:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import socket
 import uuid
-from typing import Any
 
 import asyncpg
 import pytest
@@ -25,7 +23,7 @@ from fastapi_adk_store import (
     StoreUnavailableError,
 )
 
-PoolOptions = dict[str, Any]
+from ._helpers import PoolOptions, free_port
 
 
 @pytest.mark.parametrize(
@@ -93,12 +91,9 @@ async def test_create_tables_twice_is_harmless(store: AsyncpgADKStore) -> None:
 
 async def test_unreachable_server_raises_store_unavailable() -> None:
     """A closed port gives StoreUnavailableError, not a raw OSError."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     store = AsyncpgADKStore(
         AsyncpgConfig(
-            pool_config={"dsn": f"postgresql://postgres@127.0.0.1:{port}/x", "min_size": 1}
+            pool_config={"dsn": f"postgresql://postgres@127.0.0.1:{free_port()}/x", "min_size": 1}
         )
     )
     with pytest.raises(StoreUnavailableError, match="unavailable"):

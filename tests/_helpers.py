@@ -1,4 +1,4 @@
-"""Helpers for the FastAPI plugin and router tests: settings, apps, clients, schemas."""
+"""Helpers shared by the test modules: settings, apps, clients, schemas, ports, requests."""
 
 from __future__ import annotations
 
@@ -16,8 +16,22 @@ from fastapi import FastAPI
 from fastapi_adk_store.settings import StoreSettings
 from fastapi_adk_store.web.plugin import ADKStore
 
+# asyncpg pool options (conftest's `pool_options`: dsn, sizes, server_settings.search_path).
+PoolOptions = dict[str, Any]
 
-def make_settings(pool_options: dict[str, Any], **overrides: Any) -> StoreSettings:
+
+def search_path_dsn(pool_options: PoolOptions) -> str:
+    """The options' DSN pinned to their schema: `search_path` as a DSN query parameter.
+
+    For code that takes only a DSN (a subprocess's ADK_STORE_DSN, an `adkstore://` URI, a
+    docs snippet): asyncpg reads unknown query parameters as server settings.
+    """
+    dsn: str = pool_options["dsn"]
+    schema: str = pool_options["server_settings"]["search_path"]
+    return f"{dsn}{'&' if '?' in dsn else '?'}search_path={schema}"
+
+
+def make_settings(pool_options: PoolOptions, **overrides: Any) -> StoreSettings:
     """Settings for the test schema, ignoring any `.env` in the working directory."""
     values: dict[str, Any] = {
         "dsn": pool_options["dsn"],
@@ -42,7 +56,7 @@ def client_for(manager: LifespanManager) -> httpx.AsyncClient:
 
 
 @asynccontextmanager
-async def fresh_schema(dsn: str) -> AsyncIterator[dict[str, Any]]:
+async def fresh_schema(dsn: str) -> AsyncIterator[PoolOptions]:
     """Pool options for another new schema (as conftest's `pool_options`), dropped after."""
     schema = f"t_{uuid.uuid4().hex[:16]}"
     connection = await asyncpg.connect(dsn)
@@ -54,8 +68,12 @@ async def fresh_schema(dsn: str) -> AsyncIterator[dict[str, Any]]:
         await connection.close()
 
 
-def closed_port() -> int:
-    """A local TCP port nothing listens on."""
+def free_port() -> int:
+    """A local TCP port nothing listens on (the OS picked it free, then it was released).
+
+    Free to listen on (a server the test starts) or to dial as a closed port (a server
+    that is down); another process may take it meanwhile, so starters should retry.
+    """
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
