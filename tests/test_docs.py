@@ -46,7 +46,7 @@ from fastapi_adk_store import (
     AsyncpgConfig,
     SessionServiceDep,
 )
-from fastapi_adk_store.embedded import EmbeddedPostgres
+from fastapi_adk_store.db.embedded import EmbeddedPostgres
 
 from ._helpers import PoolOptions, client_for, search_path_dsn
 

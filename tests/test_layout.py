@@ -65,8 +65,9 @@ RULES = [
     Rule("5-store", "{P}.store", "db {P}.* defaults errors", "{P}.service {P}.seed",
          "{P}.store may import only db, its own sql/records/helpers, defaults and errors; "
          "not {P}.service or {P}.seed; no ADK", foreign=ADK),
-    Rule("5-seed", "{P}.seed", "db {P}.store {P}.records defaults errors", "",
-         "{P}.seed may import only {P}.store, {P}.records, db, defaults and errors"),
+    Rule("5-seed", "{P}.seed", "db {P}.store {P}.records {P}.sql defaults errors", "",
+         "{P}.seed may import only {P}.store, {P}.records, {P}.sql, db, defaults and errors; "
+         "no ADK", foreign=ADK),
     Rule("5-service", "{P}.service", "{P}.* _adk defaults errors", "{P}.sql",
          "{P}.service may import only {P}.*, _adk, defaults and errors; never db or {P}.sql"),
     Rule("5-isolation", "{P}", "*", "{Q} web cli compose settings adk_registry", "a service "

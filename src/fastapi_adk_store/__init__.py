@@ -33,6 +33,7 @@ from .sessions.records import (
 )
 from .sessions.seed import AsyncpgADKStore
 from .sessions.service import AsyncpgSessionService, event_from_record, session_from_record
+from .sessions.sql import SCHEMA_VERSION
 from .sessions.store import SessionStore
 from .settings import StoreSettings
 from .web.models import ErrorCode, ErrorModel
@@ -40,6 +41,7 @@ from .web.plugin import ADKStore, SessionServiceDep, StoreDep, get_session_servi
 from .web.sessions import sessions_router
 
 __all__ = [
+    "SCHEMA_VERSION",
     "ADKStore",
     "AlreadyExistsError",
     "AmbiguousSessionError",

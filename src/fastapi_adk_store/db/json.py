@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
 from pydantic_core import PydanticSerializationError, from_json, to_json
 
-__all__ = ["dumps", "for_jsonb", "from_jsonb", "loads"]
+__all__ = ["dumps", "dumps_if_any", "for_jsonb", "from_jsonb", "loads"]
 
 logger = logging.getLogger("fastapi_adk_store.db")
 
@@ -82,6 +83,11 @@ def dumps(value: Any) -> str:
         )
         text = to_json(value, serialize_unknown=True).decode()
     return for_jsonb(text)
+
+
+def dumps_if_any(mapping: Mapping[str, Any]) -> str | None:
+    """`dumps` of a non-empty mapping; None for an empty one (SQL: nothing to merge)."""
+    return dumps(dict(mapping)) if mapping else None
 
 
 def loads(text: str) -> Any:

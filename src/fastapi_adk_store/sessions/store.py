@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from ..db.json import dumps, for_jsonb, from_jsonb, loads
+from ..db.json import dumps, dumps_if_any, for_jsonb, from_jsonb, loads
 from ..db.pool import PooledStore, PoolSource
 from ..defaults import MAX_EVENT_BYTES
 from ..errors import (
@@ -41,10 +41,6 @@ from .sql import SCHEMA_VERSION, SessionTables, Statements, build_statements
 __all__ = ["SessionStore"]
 
 _FIRST_PAGE = float("-inf")
-
-
-def _json_or_none(state: Mapping[str, Any]) -> str | None:
-    return dumps(dict(state)) if state else None
 
 
 class SessionStore(PooledStore):
@@ -130,8 +126,8 @@ class SessionStore(PooledStore):
         values: dict[str, Any] = {
             **key._asdict(),
             "state": dumps(dict(state.session)),
-            "app_delta": _json_or_none(state.app),
-            "user_delta": _json_or_none(state.user),
+            "app_delta": dumps_if_any(state.app),
+            "user_delta": dumps_if_any(state.user),
             "update_time": update_time,
         }
         if self._sql.owner_column is not None:
@@ -325,8 +321,8 @@ class SessionStore(PooledStore):
             **key._asdict(),
             expected_revision=expected_revision,
             session_delta=dumps(dict(deltas.session)) if deltas.session else "{}",
-            app_delta=_json_or_none(deltas.app),
-            user_delta=_json_or_none(deltas.user),
+            app_delta=dumps_if_any(deltas.app),
+            user_delta=dumps_if_any(deltas.user),
             event_id=event.id,
             invocation_id=event.invocation_id,
             author=event.author,
