@@ -6,7 +6,7 @@ Opens the floor, an unpatched `ours` and one `ours` per variant, each on its own
 database (`bench_exp_*`), and runs the workloads a variant targets in interleaved slices
 (as bench.run does). Prints each variant's median ratio to the unpatched store and to the
 floor, and writes bench/results/experiments.json. src/ is never edited: a variant replaces
-methods or statements on its own store instance only. Variants already applied in src/
+methods or statements on its own service or store instance only. Variants already applied in src/
 were removed; their measured effect is recorded in docs/performance.md.
 """
 
@@ -35,6 +35,7 @@ if not __package__:
 from bench.contenders import Contender, database_dsn, open_contender, seed_sql
 from bench.run import DEFAULT_DSN, Samples, fresh_databases, run_slice
 from bench.workloads import APP, BIG_USER, SMALL_USER, WORKLOADS, Workload
+from fastapi_adk_store import SessionKey, session_from_record
 from fastapi_adk_store.db.json import loads
 from fastapi_adk_store.sessions.records import construct_trusted
 
@@ -68,42 +69,32 @@ def session_from_row(row: asyncpg.Record) -> Session:
     )
 
 
-def _patch_get_bulk_decode(store: Any) -> None:
+def _patch_get_bulk_decode(service: Any) -> None:
     """get_session: the events' texts joined into one JSON array, validated in one call
     (TypeAdapter(list[Event])) instead of Event.model_validate_json per event."""
-    from fastapi_adk_store import store as store_module
-
     events_adapter = TypeAdapter(list[Event])
 
-    async def _load(
-        self: Any,
-        session_id: str,
-        app_name: str | None,
-        user_id: str | None,
-        *,
-        limit: int | None,
-        after: float | None = None,
-    ) -> Any:
-        key = await self._resolve(session_id, app_name, user_id)
-        if key is None:
+    async def get_session(
+        self: Any, *, app_name: str, user_id: str, session_id: str, config: Any = None
+    ) -> Session | None:
+        loaded = await self.store.load(
+            SessionKey(app_name, user_id, session_id),
+            num_recent_events=config.num_recent_events if config else None,
+            after_timestamp=config.after_timestamp if config else None,
+        )
+        if loaded is None:
             return None
-        async with self._connection() as connection:
-            row = await connection.fetchrow(
-                self._sql.get_session, key[0], key[1], session_id, after, limit
-            )
-        if row is None:
-            return None
-        texts = row["events"]
+        texts = loaded.event_texts
         events = events_adapter.validate_json("[" + ",".join(texts) + "]") if texts else []
-        return store_module._session_record(row), events
+        return session_from_record(loaded.record, events)
 
-    store._load = types.MethodType(_load, store)
+    service.get_session = types.MethodType(get_session, service)
 
 
-def _patch_connection(store: Any) -> None:
+def _patch_connection(service: Any) -> None:
     """One pool checkout with the pool cached on the instance: no await get_pool() per
     call, no nested context managers (errors translated by one try/except)."""
-    from fastapi_adk_store import store as store_module
+    from fastapi_adk_store.db import errors as db_errors
     from fastapi_adk_store.errors import StoreUnavailableError
 
     pool_holder: dict[str, asyncpg.Pool] = {}
@@ -116,10 +107,10 @@ def _patch_connection(store: Any) -> None:
         try:
             async with pool.acquire() as connection:
                 yield connection
-        except store_module._UNAVAILABLE as error:
+        except db_errors._UNAVAILABLE as error:
             raise StoreUnavailableError(str(error)) from error
 
-    store._connection = types.MethodType(_connection, store)
+    service.store._connection = types.MethodType(_connection, service.store)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,21 +149,16 @@ async def _variant(v: Variant, server_dsn: str, database: str) -> AsyncIterator[
     async with open_contender("ours", server_dsn, database) as c:
         store = c.service.store  # type: ignore[attr-defined]
         if v.patch is not None:
-            v.patch(store)
+            v.patch(c.service)
         if v.direct_rows:
+            statement = store._sql.list_user_sessions
+            first_page = {"after_time": float("-inf"), "after_session_id": "", "owner_id": None}
 
             async def list_rows(app_name: str, user_id: str, limit: int) -> int:
                 # The store's own first-page statement for one user, as list_sessions runs it.
+                args = statement.args(app_name=app_name, user_id=user_id, limit=limit, **first_page)
                 async with store._connection() as connection:
-                    rows = await connection.fetch(
-                        store._sql.list_user_sessions,
-                        app_name,
-                        user_id,
-                        float("-inf"),
-                        "",
-                        limit,
-                        None,
-                    )
+                    rows = await connection.fetch(statement.text, *args)
                 return len([session_from_row(row) for row in rows])
 
             c.list_page = list_rows

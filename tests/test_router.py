@@ -674,3 +674,19 @@ async def test_same_bytes_as_adk_api_server_on_the_same_database(
         theirs_created = await adk.post(f"{SESSIONS}/x2", json={"a": 1})
     assert _shape(ours_created.json()) == _shape(theirs_created.json())
     assert "__adk_internal_secret" not in str((await client.get(f"{SESSIONS}/s")).json())
+
+
+async def test_restore_that_fails_leaves_no_trace(client: httpx.AsyncClient) -> None:
+    """A create whose restored events are refused stores nothing: no session, no shared state.
+
+    The session, its app:/user: state and its events go in one transaction, so even the
+    shared state merged by the create is rolled back (a compensating delete could not).
+    """
+    event = _event("once", 100.0)
+    body = {"sessionId": "r", "state": {"app:k": 1, "user:k": 2}, "events": [event, event]}
+    response = await client.post(SESSIONS, json=body)
+    assert _error(response) == (409, ErrorCode.EVENT_ALREADY_EXISTS)
+    assert (await client.get(f"{SESSIONS}/r")).status_code == 404
+    assert (await client.get("/apps/a/users/u/state")).json() == {}
+    created = await client.post(SESSIONS, json={"sessionId": "other"})
+    assert "app:k" not in created.json()["state"]

@@ -20,8 +20,11 @@ from fastapi_adk_store import (
     SessionCursor,
     SessionNotFoundError,
     StaleSessionError,
+    StoreSettings,
     StoreUnavailableError,
+    open_session_service,
 )
+from fastapi_adk_store.defaults import MAX_EVENT_BYTES
 
 from ._helpers import PoolOptions, free_port
 
@@ -247,3 +250,16 @@ async def test_created_session_takes_adks_clock(service: AsyncpgSessionService) 
     assert session.last_update_time == 1_700_000_000.123456789
     stored = await service.get_session(app_name="a", user_id="u", session_id=session.id)
     assert stored is not None and stored.last_update_time == 1_700_000_000.123456789
+
+
+async def test_event_limit_is_the_same_on_every_entry_point(pool_options: PoolOptions) -> None:
+    """The seed's store, open_session_service and the settings share one default limit."""
+    seed_store = AsyncpgADKStore(AsyncpgConfig(pool_config=pool_options))
+    assert seed_store.max_event_bytes == MAX_EVENT_BYTES
+    assert StoreSettings(_env_file=None).max_event_bytes == MAX_EVENT_BYTES
+    async with open_session_service(**pool_options) as service:
+        assert service.store.max_event_bytes == MAX_EVENT_BYTES
+        session = await service.create_session(app_name="a", user_id="u")
+        huge = Event(author="a", error_message="x" * MAX_EVENT_BYTES)
+        with pytest.raises(EventTooLargeError):
+            await service.append_event(session, huge)

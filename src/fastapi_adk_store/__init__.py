@@ -36,6 +36,7 @@ from .sessions.service import AsyncpgSessionService, event_from_record, session_
 from .sessions.sql import SCHEMA_VERSION
 from .sessions.store import SessionStore
 from .settings import StoreSettings
+from .web.health import HealthReport, health_router
 from .web.models import ErrorCode, ErrorModel
 from .web.plugin import ADKStore, SessionServiceDep, StoreDep, get_session_service, get_store
 from .web.sessions import sessions_router
@@ -56,6 +57,7 @@ __all__ = [
     "EventCursor",
     "EventRecord",
     "EventTooLargeError",
+    "HealthReport",
     "InvalidValueError",
     "Page",
     "PoolStats",
@@ -77,6 +79,7 @@ __all__ = [
     "event_from_record",
     "get_session_service",
     "get_store",
+    "health_router",
     "open_session_service",
     "session_from_record",
     "sessions_router",

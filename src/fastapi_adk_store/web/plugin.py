@@ -29,6 +29,7 @@ from .deps import (
     get_session_service,
     get_store,
 )
+from .health import health_router
 from .sessions import sessions_router
 
 __all__ = [
@@ -95,3 +96,7 @@ class ADKStore:
         """
         kwargs.setdefault("max_page_size", self.settings.max_page_size)
         return sessions_router(**kwargs)
+
+    def health_router(self, **kwargs: Any) -> APIRouter:
+        """`GET /health` (see `web.health`); `prefix=` is passed on."""
+        return health_router(**kwargs)

@@ -52,6 +52,31 @@ AfterTimestamp = Annotated[
 NumRecentEvents = Annotated[int | None, Query(ge=0, description="Only the newest N events.")]
 
 
+def _route(
+    router: APIRouter,
+    method: str,
+    path: str,
+    name: str,
+    model: Any,
+    *statuses: int,
+    deprecated: bool = False,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a route: `adk_store:<name>`, the response model for OpenAPI, its errors.
+
+    Routes answer with JSONResponses they render themselves (`adk_json`), so the model
+    only documents the body.
+    """
+    return router.api_route(
+        path,
+        methods=[method.upper()],
+        name=f"adk_store:{name}",
+        response_model=model,
+        response_model_exclude_none=True,
+        responses=error_responses(*statuses),
+        deprecated=deprecated or None,
+    )
+
+
 def _page_size(max_page_size: int) -> Any:
     return Query(ge=1, le=max_page_size, description="Page size; the default is the largest.")
 
@@ -89,13 +114,7 @@ def _found(session: Session | None) -> Session:
 def _add_list_sessions(router: APIRouter, max_page_size: int) -> None:
     Limit = Annotated[int, _page_size(max_page_size)]
 
-    @router.get(
-        USER_PATH + "/sessions",
-        name="adk_store:list_sessions",
-        response_model=list[Session],
-        response_model_exclude_none=True,
-        responses=error_responses(403),
-    )
+    @_route(router, "get", USER_PATH + "/sessions", "list_sessions", list[Session], 403)
     async def list_sessions(
         app_name: str,
         user_id: str,
@@ -118,13 +137,7 @@ def _add_list_sessions(router: APIRouter, max_page_size: int) -> None:
 
 
 def _add_create_session(router: APIRouter) -> None:
-    @router.post(
-        USER_PATH + "/sessions",
-        name="adk_store:create_session",
-        response_model=Session,
-        response_model_exclude_none=True,
-        responses=error_responses(403, 409, 413),
-    )
+    @_route(router, "post", USER_PATH + "/sessions", "create_session", Session, 403, 409, 413)
     async def create_session(
         app_name: str,
         user_id: str,
@@ -151,13 +164,8 @@ def _add_create_session(router: APIRouter) -> None:
 
 
 def _add_create_session_with_id(router: APIRouter) -> None:
-    @router.post(
-        SESSION_PATH,
-        name="adk_store:create_session_with_id",
-        response_model=Session,
-        response_model_exclude_none=True,
-        responses=error_responses(403, 409),
-        deprecated=True,
+    @_route(
+        router, "post", SESSION_PATH, "create_session_with_id", Session, 403, 409, deprecated=True
     )
     async def create_session_with_id(
         app_name: str,
@@ -174,13 +182,7 @@ def _add_create_session_with_id(router: APIRouter) -> None:
 
 
 def _add_get_session(router: APIRouter) -> None:
-    @router.get(
-        SESSION_PATH,
-        name="adk_store:get_session",
-        response_model=Session,
-        response_model_exclude_none=True,
-        responses=error_responses(403, 404),
-    )
+    @_route(router, "get", SESSION_PATH, "get_session", Session, 403, 404)
     async def get_session(
         app_name: str,
         user_id: str,
@@ -202,13 +204,7 @@ def _add_get_session(router: APIRouter) -> None:
 
 
 def _add_update_session(router: APIRouter) -> None:
-    @router.patch(
-        SESSION_PATH,
-        name="adk_store:update_session",
-        response_model=Session,
-        response_model_exclude_none=True,
-        responses=error_responses(403, 404, 409, 413),
-    )
+    @_route(router, "patch", SESSION_PATH, "update_session", Session, 403, 404, 409, 413)
     async def update_session(
         app_name: str, user_id: str, session_id: str, service: Service, body: UpdateSessionRequest
     ) -> Response:
@@ -228,12 +224,7 @@ def _add_update_session(router: APIRouter) -> None:
 
 
 def _add_delete_session(router: APIRouter) -> None:
-    @router.delete(
-        SESSION_PATH,
-        name="adk_store:delete_session",
-        response_model=None,
-        responses=error_responses(403),
-    )
+    @_route(router, "delete", SESSION_PATH, "delete_session", None, 403)
     async def delete_session(
         app_name: str, user_id: str, session_id: str, service: Service
     ) -> Response:
@@ -245,13 +236,7 @@ def _add_delete_session(router: APIRouter) -> None:
 def _add_list_events(router: APIRouter, max_page_size: int) -> None:
     Limit = Annotated[int, _page_size(max_page_size)]
 
-    @router.get(
-        SESSION_PATH + "/events",
-        name="adk_store:list_events",
-        response_model=list[Event],
-        response_model_exclude_none=True,
-        responses=error_responses(403, 404),
-    )
+    @_route(router, "get", SESSION_PATH + "/events", "list_events", list[Event], 403, 404)
     async def list_events(
         app_name: str,
         user_id: str,
@@ -279,13 +264,7 @@ def _add_list_events(router: APIRouter, max_page_size: int) -> None:
 
 
 def _add_append_event(router: APIRouter) -> None:
-    @router.post(
-        SESSION_PATH + "/events",
-        name="adk_store:append_event",
-        response_model=Event,
-        response_model_exclude_none=True,
-        responses=error_responses(403, 404, 409, 413),
-    )
+    @_route(router, "post", SESSION_PATH + "/events", "append_event", Event, 403, 404, 409, 413)
     async def append_event(
         app_name: str, user_id: str, session_id: str, service: Service, event: Event
     ) -> Response:
@@ -301,12 +280,7 @@ def _add_append_event(router: APIRouter) -> None:
 
 
 def _add_user_state(router: APIRouter) -> None:
-    @router.get(
-        USER_PATH + "/state",
-        name="adk_store:get_user_state",
-        response_model=dict[str, Any],
-        responses=error_responses(403),
-    )
+    @_route(router, "get", USER_PATH + "/state", "get_user_state", dict[str, Any], 403)
     async def get_user_state(app_name: str, user_id: str, service: Service) -> Response:
         """State shared by the user's sessions of the app (keys without `user:`)."""
         return JSONResponse(await service.get_user_state(app_name=app_name, user_id=user_id))
