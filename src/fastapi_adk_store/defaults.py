@@ -11,11 +11,16 @@ from typing import Final
 
 __all__ = [
     "APP_STATE_TABLE",
+    "EARLIEST_TIMESTAMP",
     "EMBEDDED_DATA_DIR",
     "EVENTS_TABLE",
     "EXTENSION_KEYS",
+    "JSON_DEPTH_CEILING",
     "MAX_EVENT_BYTES",
+    "MAX_JSON_DEPTH",
     "MAX_PAGE_SIZE",
+    "MAX_TIMESTAMP",
+    "MIN_TIMESTAMP",
     "POOL_MAX_SIZE",
     "POOL_OPTIONS",
     "SCHEMA_TABLE",
@@ -32,6 +37,18 @@ SCHEMA_TABLE: Final = "adk_store_schema"
 
 MAX_EVENT_BYTES: Final = 8 * 1024 * 1024
 """Largest event JSON accepted, in bytes."""
+MAX_JSON_DEPTH: Final = 100
+"""Deepest nesting of objects and arrays accepted in a state or an event."""
+JSON_DEPTH_CEILING: Final = 200
+"""The most `max_json_depth` may be: the JSON reader refuses documents near 255 levels,
+so deeper ones could be written but never read back."""
+EARLIEST_TIMESTAMP: Final = -62135596800.0
+"""0001-01-01T00:00:00Z: the earliest `min_timestamp` may be (Python's datetime)."""
+MIN_TIMESTAMP: Final = 0.0
+"""Earliest event timestamp accepted (epoch seconds): 1970-01-01."""
+MAX_TIMESTAMP: Final = 253402300799.0
+"""Latest event timestamp accepted (epoch seconds): 9999-12-31T23:59:59Z, as far as
+Python's datetime goes."""
 MAX_PAGE_SIZE: Final = 1000
 """Largest page (sessions or events) a router returns; also its default page size."""
 POOL_MAX_SIZE: Final = 10
@@ -70,9 +87,12 @@ EXTENSION_KEYS: Final = frozenset(
         "schema_table",
         "owner_id_column",
         "max_event_bytes",
+        "max_json_depth",
+        "min_timestamp",
+        "max_timestamp",
     }
 )
-"""The seed's `extension_config["adk"]` keys."""
+"""The seed's `extension_config["adk"]` keys, and the store's limits."""
 
 
 def pool_min_size(max_size: int) -> int:

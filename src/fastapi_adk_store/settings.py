@@ -18,11 +18,16 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .defaults import (
     APP_STATE_TABLE,
+    EARLIEST_TIMESTAMP,
     EMBEDDED_DATA_DIR,
     EVENTS_TABLE,
     EXTENSION_KEYS,
+    JSON_DEPTH_CEILING,
     MAX_EVENT_BYTES,
+    MAX_JSON_DEPTH,
     MAX_PAGE_SIZE,
+    MAX_TIMESTAMP,
+    MIN_TIMESTAMP,
     POOL_MAX_SIZE,
     POOL_OPTIONS,
     SCHEMA_TABLE,
@@ -111,6 +116,12 @@ class StoreSettings(BaseSettings):
     """Create missing tables at app start (under an advisory lock; safe with many workers)."""
     max_event_bytes: int = Field(default=MAX_EVENT_BYTES, gt=0)
     """Largest event JSON accepted, in bytes; larger events get 413 (on every entry point)."""
+    max_json_depth: int = Field(default=MAX_JSON_DEPTH, ge=1, le=JSON_DEPTH_CEILING)
+    """Deepest nesting of objects and arrays accepted in a state or an event (422 beyond)."""
+    min_timestamp: float = Field(default=MIN_TIMESTAMP, ge=EARLIEST_TIMESTAMP)
+    """Earliest event timestamp accepted, epoch seconds (422 before)."""
+    max_timestamp: float = Field(default=MAX_TIMESTAMP, le=MAX_TIMESTAMP)
+    """Latest event timestamp accepted, epoch seconds (422 after; at most year 9999)."""
     max_page_size: int = Field(default=MAX_PAGE_SIZE, ge=1)
     """Largest page (sessions or events) the router returns; also the default page size."""
     embedded_data_dir: Path = EMBEDDED_DATA_DIR
@@ -121,6 +132,15 @@ class StoreSettings(BaseSettings):
             super().__init__(**values)
         except ValidationError as error:
             raise _renamed(error) from None
+
+    @model_validator(mode="after")
+    def _check_timestamp_range(self) -> StoreSettings:
+        if self.min_timestamp >= self.max_timestamp:
+            raise ValueError(
+                f"{env_name('min_timestamp')} ({self.min_timestamp}) must be below "
+                f"{env_name('max_timestamp')} ({self.max_timestamp})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_pool_bounds(self) -> StoreSettings:

@@ -13,7 +13,16 @@ from typing import Any, Generic, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..db.json import loads
+from ..db.json import dumps, for_jsonb, loads, nests_deeper, unstorable
+from ..defaults import (
+    EARLIEST_TIMESTAMP,
+    JSON_DEPTH_CEILING,
+    MAX_EVENT_BYTES,
+    MAX_JSON_DEPTH,
+    MAX_TIMESTAMP,
+    MIN_TIMESTAMP,
+)
+from ..errors import ConfigurationError, EventTooLargeError, InvalidValueError
 
 __all__ = [
     "NO_DELTAS",
@@ -24,6 +33,7 @@ __all__ = [
     "Page",
     "SessionCursor",
     "SessionKey",
+    "SessionLimits",
     "SessionRecord",
     "StateDeltas",
     "construct_trusted",
@@ -127,6 +137,84 @@ class EventRecord(_Record):
         if key in type(self).model_fields:
             return getattr(self, key)
         return self.event_data.get(key)
+
+
+@dataclass(frozen=True)
+class SessionLimits:
+    """What the store accepts, so that what it stores can always be read back.
+
+    The defaults (`defaults.py`) are the same through every entry point.
+
+    Raises:
+        ConfigurationError: a limit out of its range.
+    """
+
+    max_event_bytes: int = MAX_EVENT_BYTES
+    max_json_depth: int = MAX_JSON_DEPTH
+    min_timestamp: float = MIN_TIMESTAMP
+    max_timestamp: float = MAX_TIMESTAMP
+
+    def __post_init__(self) -> None:
+        if self.max_event_bytes <= 0:
+            raise ConfigurationError(
+                f"max_event_bytes must be positive, got {self.max_event_bytes}"
+            )
+        if not 1 <= self.max_json_depth <= JSON_DEPTH_CEILING:
+            raise ConfigurationError(
+                f"max_json_depth must be 1 to {JSON_DEPTH_CEILING}, got {self.max_json_depth}"
+            )
+        if not EARLIEST_TIMESTAMP <= self.min_timestamp < self.max_timestamp <= MAX_TIMESTAMP:
+            raise ConfigurationError(
+                f"need {EARLIEST_TIMESTAMP} <= min_timestamp < max_timestamp <= "
+                f"{MAX_TIMESTAMP}, got {self.min_timestamp} and {self.max_timestamp}"
+            )
+
+    def check_timestamp(self, value: float, what: str) -> None:
+        """Raise `InvalidValueError` unless `value` is a timestamp within the range."""
+        if not self.min_timestamp <= value <= self.max_timestamp:  # NaN fails too
+            raise InvalidValueError(
+                f"{what} {value!r} is outside {self.min_timestamp}..{self.max_timestamp} "
+                "epoch seconds (ADK_STORE_MIN_TIMESTAMP, ADK_STORE_MAX_TIMESTAMP)"
+            )
+
+    def json(self, value: Mapping[str, Any], what: str, key_prefix: str = "") -> str:
+        """A state (or a part of one) as JSONB text; `what` names it in errors."""
+        depth = self.max_json_depth
+        return dumps(dict(value), what=what, max_depth=depth, key_prefix=key_prefix)
+
+    def state_json(self, state: StateDeltas, what: str, *, session_key: str) -> dict[str, Any]:
+        """A split state's parts as statement arguments: the session's under
+        `session_key` ("{}" when empty), `app_delta` and `user_delta` (None when empty)."""
+        return {
+            session_key: self.json(state.session, what) if state.session else "{}",
+            "app_delta": self.json(state.app, what, "app:") if state.app else None,
+            "user_delta": self.json(state.user, what, "user:") if state.user else None,
+        }
+
+    def event_json(self, event: NewEvent) -> str:
+        """The event's JSONB text, once its size, timestamp and nesting are checked.
+
+        Raises:
+            EventTooLargeError: over `max_event_bytes`.
+            InvalidValueError: a timestamp out of range, or nesting too deep.
+        """
+        text = for_jsonb(event.json)
+        size = len(text.encode())
+        if size > self.max_event_bytes:
+            raise EventTooLargeError(size, self.max_event_bytes)
+        self.check_timestamp(event.timestamp, "event.timestamp")
+        if nests_deeper(text, self.max_json_depth):
+            raise InvalidValueError(self._too_deep(event.json))
+        return text
+
+    def _too_deep(self, event_json: str) -> str:
+        try:  # the path, from the parsed event, when the JSON reader can go that deep
+            where = unstorable(loads(event_json), what="event", max_depth=self.max_json_depth)
+        except ValueError:
+            where = None
+        return where or (
+            f"event: nested deeper than {self.max_json_depth} levels (ADK_STORE_MAX_JSON_DEPTH)"
+        )
 
 
 class SessionKey(NamedTuple):

@@ -18,16 +18,23 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import asyncpg
-from pydantic_core import from_json, to_json
+from pydantic_core import PydanticSerializationError, from_json
 
+from ..db.json import json_text, unstorable
 from ..db.pool import FixedPool, PoolSource, PoolStats
-from ..defaults import MAX_EVENT_BYTES
-from ..errors import AmbiguousSessionError, ConfigurationError, SessionNotFoundError
+from ..defaults import JSON_DEPTH_CEILING
+from ..errors import (
+    AmbiguousSessionError,
+    ConfigurationError,
+    InvalidValueError,
+    SessionNotFoundError,
+)
 from .records import (
     EventRecord,
     NewEvent,
     SessionCursor,
     SessionKey,
+    SessionLimits,
     SessionRecord,
     StateDeltas,
     construct_trusted,
@@ -65,6 +72,9 @@ class EventLike(Protocol):
     def model_dump_json(self, *, exclude_none: bool = ...) -> str: ...
 
 
+_LIMIT_KEYS = ("max_event_bytes", "max_json_depth", "min_timestamp", "max_timestamp")
+
+
 def _epoch(value: datetime | float | None) -> float | None:
     if value is None or isinstance(value, float | int):
         return value
@@ -73,14 +83,24 @@ def _epoch(value: datetime | float | None) -> float | None:
     return value.timestamp()
 
 
-def new_event(event: EventLike) -> NewEvent:
-    """The columns and JSON text of an ADK event (bytes base64, as pydantic writes them)."""
+def new_event(event: EventLike, limits: SessionLimits) -> NewEvent:
+    """The columns and JSON text of an ADK event (bytes base64, as pydantic writes them).
+
+    Raises:
+        InvalidValueError: the event holds what JSON text cannot (a lone surrogate, or
+            nesting too deep for the serializer); the message names the field.
+    """
+    try:
+        text = event.model_dump_json(exclude_none=True)
+    except PydanticSerializationError as error:
+        where = unstorable(event, what="event", max_depth=limits.max_json_depth)
+        raise InvalidValueError(where or f"event: {error}") from error
     return NewEvent(
         id=event.id,
         invocation_id=event.invocation_id,
         author=event.author,
         timestamp=event.timestamp,
-        json=event.model_dump_json(exclude_none=True),
+        json=text,
     )
 
 
@@ -92,7 +112,9 @@ def _record_event(record: EventRecord) -> NewEvent:
         "author": record.author,
         "timestamp": record.timestamp.timestamp(),
     }
-    data = to_json({**record.event_data, **columns}).decode()
+    data = json_text(
+        {**record.event_data, **columns}, what="event_data", max_depth=JSON_DEPTH_CEILING
+    )
     return NewEvent(
         id=record.id,
         invocation_id=record.invocation_id,
@@ -150,12 +172,14 @@ class AsyncpgADKStore:
             "user_state_table": user_state_table,
             "schema_table": schema_table,
         }
-        limit = max_event_bytes if max_event_bytes is not None else adk.get("max_event_bytes")
+        if max_event_bytes is not None:
+            adk = {**adk, "max_event_bytes": max_event_bytes}
+        limits = {key: adk[key] for key in _LIMIT_KEYS if adk.get(key) is not None}
         self.sessions = SessionStore(
             self._config,
             tables=_tables(adk, names),
             owner_id_column=owner_id_column or adk.get("owner_id_column"),
-            max_event_bytes=limit if limit is not None else MAX_EVENT_BYTES,
+            limits=SessionLimits(**limits),
         )
 
     # --- configuration and pool ------------------------------------------------------------
@@ -327,7 +351,7 @@ class AsyncpgADKStore:
             app_name, user_id, session_id = event.app_name, event.user_id, event.session_id
             stored = _record_event(event)
         else:
-            stored = new_event(event)
+            stored = new_event(event, self.sessions.limits)
         if session_id is None:
             raise ConfigurationError("append_event(Event) needs session_id=")
         key = await self._resolve(session_id, app_name, user_id)

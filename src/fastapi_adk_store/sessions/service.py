@@ -162,7 +162,7 @@ class AsyncpgSessionService(BaseSessionService):
         event = self._trim_temp_delta_state(event)
         revision = await self._store.append(
             _key(session),
-            new_event(event),
+            new_event(event, self._store.limits),
             expected_revision=_revision(session),
             deltas=_split_state(event.actions.state_delta if event.actions else None),
         )
@@ -193,11 +193,12 @@ class AsyncpgSessionService(BaseSessionService):
             EventTooLargeError: an event is over the store's limit.
         """
         kept = [event for event in events if not event.partial]
+        limits = self._store.limits
         trimmed = [self._trim_temp_delta_state(event.model_copy(deep=True)) for event in kept]
         record, revision = await self._store.create_with_events(
             SessionKey(app_name, user_id, _new_id(session_id)),
             _split_state(state),
-            [(new_event(event), _split_state(_delta(event))) for event in trimmed],
+            [(new_event(event, limits), _split_state(_delta(event))) for event in trimmed],
             update_time=platform_time.get_time(),
         )
         session = session_from_record(record)

@@ -12,13 +12,11 @@ from typing import Any
 
 import asyncpg
 
-from ..db.json import dumps, dumps_if_any, for_jsonb, from_jsonb, loads
+from ..db.json import for_jsonb, from_jsonb, loads
 from ..db.pool import PooledStore, PoolSource
-from ..defaults import MAX_EVENT_BYTES
 from ..errors import (
     ConfigurationError,
     EventAlreadyExistsError,
-    EventTooLargeError,
     SessionAlreadyExistsError,
     SessionNotFoundError,
     StaleSessionError,
@@ -31,6 +29,7 @@ from .records import (
     NewEvent,
     SessionCursor,
     SessionKey,
+    SessionLimits,
     SessionRecord,
     StateDeltas,
     event_record,
@@ -51,7 +50,7 @@ class SessionStore(PooledStore):
         tables: the table names.
         owner_id_column: DDL of an extra owner column on sessions, e.g.
             `'tenant_id INTEGER NOT NULL REFERENCES tenants(id)'`.
-        max_event_bytes: the largest event JSON accepted.
+        limits: what the store accepts (event size, JSON depth, timestamps).
 
     Raises:
         ConfigurationError: a table name, the owner column or the limit is invalid.
@@ -63,15 +62,13 @@ class SessionStore(PooledStore):
         *,
         tables: SessionTables | None = None,
         owner_id_column: str | None = None,
-        max_event_bytes: int = MAX_EVENT_BYTES,
+        limits: SessionLimits | None = None,
     ) -> None:
-        if max_event_bytes <= 0:
-            raise ConfigurationError(f"max_event_bytes must be positive, got {max_event_bytes}")
         self._tables = tables or SessionTables()
         super().__init__(pool, missing_table=self._tables.sessions)
         self._owner_id_column = owner_id_column
         self._sql: Statements = build_statements(self._tables, owner_id_column)
-        self._max_event_bytes = max_event_bytes
+        self._limits = limits or SessionLimits()
 
     # --- configuration ---------------------------------------------------------------------
 
@@ -90,8 +87,12 @@ class SessionStore(PooledStore):
         return self._owner_id_column.split()[0] if self._owner_id_column else None
 
     @property
+    def limits(self) -> SessionLimits:
+        return self._limits
+
+    @property
     def max_event_bytes(self) -> int:
-        return self._max_event_bytes
+        return self._limits.max_event_bytes
 
     # --- schema ----------------------------------------------------------------------------
 
@@ -123,11 +124,11 @@ class SessionStore(PooledStore):
     def _create_args(
         self, key: SessionKey, state: StateDeltas, owner_id: Any, update_time: float | None
     ) -> list[Any]:
+        if update_time is not None:
+            self._limits.check_timestamp(update_time, "update_time")
         values: dict[str, Any] = {
             **key._asdict(),
-            "state": dumps(dict(state.session)),
-            "app_delta": dumps_if_any(state.app),
-            "user_delta": dumps_if_any(state.user),
+            **self._limits.state_json(state, "state", session_key="state"),
             "update_time": update_time,
         }
         if self._sql.owner_column is not None:
@@ -220,7 +221,8 @@ class SessionStore(PooledStore):
         statement = self._sql.update_session_state
         async with self._connection() as connection:
             row = await connection.fetchrow(
-                statement.text, *statement.args(**key._asdict(), state=dumps(dict(state)))
+                statement.text,
+                *statement.args(**key._asdict(), state=self._limits.json(state, "state")),
             )
         return session_record(row) if row is not None else None
 
@@ -312,17 +314,12 @@ class SessionStore(PooledStore):
         expected_revision: int | None,
         deltas: StateDeltas,
     ) -> int:
-        event_json = for_jsonb(event.json)
-        size = len(event_json.encode())
-        if size > self._max_event_bytes:
-            raise EventTooLargeError(size, self._max_event_bytes)
+        event_json = self._limits.event_json(event)
         statement = self._sql.append_event
         args = statement.args(
             **key._asdict(),
             expected_revision=expected_revision,
-            session_delta=dumps(dict(deltas.session)) if deltas.session else "{}",
-            app_delta=dumps_if_any(deltas.app),
-            user_delta=dumps_if_any(deltas.user),
+            **self._limits.state_json(deltas, "state_delta", session_key="session_delta"),
             event_id=event.id,
             invocation_id=event.invocation_id,
             author=event.author,

@@ -1,16 +1,21 @@
-"""Sessions and events as ADK's api_server renders them: camelCase, no None fields,
-credential secrets redacted, ADK's internal metadata left out."""
+"""ADK's JSON: sessions and events rendered as ADK's api_server renders them (camelCase,
+no None fields, credential secrets redacted, ADK's internal metadata left out), and
+events read from request bodies without google-genai's crashes on odd input."""
 
 from __future__ import annotations
 
-from typing import Any
+import enum
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from google.adk.events.event import Event
 from google.adk.sessions.session import Session
+from pydantic import BaseModel, ValidatorFunctionWrapHandler, WrapValidator
+from pydantic_core import PydanticCustomError
 
 from .._adk import public_event, public_session, redact_credential_secrets
 
-__all__ = ["event_json", "session_json"]
+__all__ = ["EventBody", "event_json", "session_json"]
 
 
 def session_json(session: Session) -> Any:
@@ -25,3 +30,57 @@ def event_json(event: Event) -> Any:
     return redact_credential_secrets(
         public_event(event).model_dump(exclude_none=True, by_alias=True, mode="json")
     )
+
+
+# --- request bodies holding ADK events ------------------------------------------------------
+
+
+def _kinds(annotation: Any) -> tuple[Any, ...]:
+    """The alternatives of a Union/Optional annotation (the annotation alone otherwise)."""
+    if get_origin(annotation) in (Union, UnionType):
+        return tuple(kind for arg in get_args(annotation) for kind in _kinds(arg))
+    return (annotation,)
+
+
+def _misfit(annotation: Any, value: Any, path: str) -> str | None:
+    """The path of the first non-string given where a google-genai enum is expected."""
+    if value is None:
+        return None
+    for kind in _kinds(annotation):
+        if isinstance(kind, type) and issubclass(kind, enum.Enum):
+            if not isinstance(value, str):
+                return path
+        elif isinstance(kind, type) and issubclass(kind, BaseModel) and isinstance(value, dict):
+            for name, field in kind.model_fields.items():
+                for key in {name, field.alias} - {None}:
+                    if key in value and (
+                        found := _misfit(field.annotation, value[key], f"{path}.{key}")
+                    ):
+                        return found
+        elif get_origin(kind) is list and isinstance(value, list) and get_args(kind):
+            for index, item in enumerate(value):
+                if found := _misfit(get_args(kind)[0], item, f"{path}[{index}]"):
+                    return found
+    return None
+
+
+def _validate_event(value: Any, handler: ValidatorFunctionWrapHandler) -> Event:
+    """ADK's Event validation, with genai's enum crash on a non-string made a 422.
+
+    google-genai's case-insensitive enums call `.upper()` on what they are given, so a
+    number, list or object there raises AttributeError instead of a validation error.
+    """
+    try:
+        event: Event = handler(value)
+    except (AttributeError, TypeError) as error:
+        where = _misfit(Event, value, "event") or "event"
+        raise PydanticCustomError(
+            "enum_type",
+            "{where}: expected a string naming one of the enum's values",
+            {"where": where},
+        ) from error
+    return event
+
+
+EventBody = Annotated[Event, WrapValidator(_validate_event)]
+"""An ADK `Event` in a request body: bad input is a 422 naming the field, never a 500."""

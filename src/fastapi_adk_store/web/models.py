@@ -8,9 +8,10 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from google.adk.events.event import Event
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+
+from .adk_json import EventBody
 
 __all__ = [
     "NEXT_PAGE_TOKEN_HEADER",
@@ -37,7 +38,7 @@ class CreateSessionRequest(_CamelModel):
     state: dict[str, Any] | None = Field(
         default=None, description="Initial state; `app:`/`user:` keys go to the shared state."
     )
-    events: list[Event] | None = Field(
+    events: list[EventBody] | None = Field(
         default=None,
         description="Events to restore into the new session, without actions or ADK calls.",
     )

@@ -29,7 +29,7 @@ from ..defaults import MAX_PAGE_SIZE
 from ..errors import ConfigurationError, SessionNotFoundError
 from ..sessions.records import EventCursor, SessionCursor
 from ..sessions.service import AsyncpgSessionService
-from .adk_json import event_json, session_json
+from .adk_json import EventBody, event_json, session_json
 from .deps import get_session_service
 from .errors import Failure, StoreRoute, error_responses, invalid
 from .models import NEXT_PAGE_TOKEN_HEADER, CreateSessionRequest, ErrorCode, UpdateSessionRequest
@@ -266,7 +266,7 @@ def _add_list_events(router: APIRouter, max_page_size: int) -> None:
 def _add_append_event(router: APIRouter) -> None:
     @_route(router, "post", SESSION_PATH + "/events", "append_event", Event, 403, 404, 409, 413)
     async def append_event(
-        app_name: str, user_id: str, session_id: str, service: Service, event: Event
+        app_name: str, user_id: str, session_id: str, service: Service, event: EventBody
     ) -> Response:
         """Append an event (its state delta applies); a partial event is not stored."""
         _, stored = await service.append_to_latest(
