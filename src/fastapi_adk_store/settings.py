@@ -130,8 +130,12 @@ class StoreSettings(BaseSettings):
     def __init__(self, **values: Any) -> None:
         try:
             super().__init__(**values)
+            return
         except ValidationError as error:
-            raise _renamed(error) from None
+            renamed = _renamed(error)
+        # Raised outside the except block: the original (with the raw inputs, secrets
+        # included) must not ride along as __context__.
+        raise renamed
 
     @model_validator(mode="after")
     def _check_timestamp_range(self) -> StoreSettings:
@@ -179,14 +183,28 @@ class StoreSettings(BaseSettings):
         return {"adk": {key: value for key, value in adk.items() if value is not None}}
 
 
+_SECRET_FIELDS = frozenset({"dsn", "password"})
+_REDACTED = "**********"
+
+
+def _redacted(loc: tuple[str | int, ...], value: Any) -> Any:
+    """The input an error shows, without secrets: a model-wide check gets every field."""
+    if loc and loc[0] in _SECRET_FIELDS:
+        return _REDACTED
+    if not loc and isinstance(value, dict):
+        return {key: _REDACTED if key in _SECRET_FIELDS else item for key, item in value.items()}
+    return value
+
+
 def _renamed(error: ValidationError) -> ValidationError:
-    """The same errors, located by environment variable instead of field name."""
+    """The same errors, located by environment variable instead of field name, and with
+    the DSN and password left out of the inputs they show."""
     details: list[InitErrorDetails] = []
     for item in error.errors(include_url=False):
         detail = InitErrorDetails(
             type=item["type"],
             loc=(env_name(*item["loc"]),) if item["loc"] else (),
-            input=item["input"],
+            input=_redacted(item["loc"], item["input"]),
         )
         if "ctx" in item:
             detail["ctx"] = item["ctx"]
