@@ -1,9 +1,8 @@
-"""The owner-id column: what is filtered by the owner today, and what the issue asks for.
+"""The owner-id column: with one configured, `owner_id=` filters every read and write.
 
-Today: `create_session(owner_id=...)` stores it and `list_sessions(owner_id=...)` filters.
-The issue asks that, with an owner-id column configured, every read and write be filtered
-by it; those tests are strict xfails (the owner is passed as `owner_id=`, as on create and
-list) that flip when it lands.
+`create_session(owner_id=...)` stores it; `list_sessions`, `get_session`, `get_events`,
+`append_event`, `update_session_state` and `delete_session` keep to the owner given, and
+without `owner_id` act on any owner's session (the key alone decides).
 """
 
 from __future__ import annotations
@@ -26,8 +25,7 @@ from ._helpers import PoolOptions, make_settings
 
 OWNER_COLUMN = "tenant_id TEXT NOT NULL"
 APP, USER = "app", "u1"
-NOT_YET = "owner filtering on get/append/delete not implemented yet"
-# The other tenant's owner id, passed as a keyword the methods do not take yet.
+# The other tenant's owner id and the right one, as keyword arguments.
 OTHER: dict[str, Any] = {"owner_id": "t2"}
 MINE: dict[str, Any] = {"owner_id": "t1"}
 
@@ -80,28 +78,25 @@ async def test_owner_id_without_a_column_is_refused(store: AsyncpgADKStore) -> N
         await store.list_sessions(APP, USER, owner_id="t1")
 
 
-async def test_reads_ignore_the_owner_today(owned: AsyncpgADKStore) -> None:
-    """Documents today's gap: by key alone, any tenant's session and events are read."""
+async def test_reads_without_an_owner_take_any_owner(owned: AsyncpgADKStore) -> None:
+    """Without owner_id the key alone decides: any tenant's session and events are read."""
     other = await owned.get_session("s2", app_name=APP, user_id=USER)
     assert other is not None and other.owner_id == "t2"
     assert len(await owned.get_events("s2", app_name=APP, user_id=USER)) == 0
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_YET)
 async def test_get_session_is_filtered_by_owner(owned: AsyncpgADKStore) -> None:
     assert await owned.get_session("s1", app_name=APP, user_id=USER, **OTHER) is None
     mine = await owned.get_session("s1", app_name=APP, user_id=USER, **MINE)
     assert mine is not None and mine.id == "s1"
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_YET)
 async def test_get_events_is_filtered_by_owner(owned: AsyncpgADKStore) -> None:
     await owned.append_event(Event(author="user"), session_id="s1", app_name=APP, user_id=USER)
     assert await owned.get_events("s1", app_name=APP, user_id=USER, **OTHER) == []
     assert len(await owned.get_events("s1", app_name=APP, user_id=USER, **MINE)) == 1
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_YET)
 async def test_append_event_is_filtered_by_owner(owned: AsyncpgADKStore) -> None:
     with pytest.raises(SessionNotFoundError):
         await owned.append_event(
@@ -113,7 +108,6 @@ async def test_append_event_is_filtered_by_owner(owned: AsyncpgADKStore) -> None
     )
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_YET)
 async def test_delete_session_is_filtered_by_owner(owned: AsyncpgADKStore) -> None:
     await owned.delete_session("s1", app_name=APP, user_id=USER, **OTHER)
     assert await owned.get_session("s1", app_name=APP, user_id=USER) is not None
@@ -121,7 +115,6 @@ async def test_delete_session_is_filtered_by_owner(owned: AsyncpgADKStore) -> No
     assert await owned.get_session("s1", app_name=APP, user_id=USER) is None
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_YET)
 async def test_update_session_state_is_filtered_by_owner(owned: AsyncpgADKStore) -> None:
     changed = await owned.update_session_state(
         "s1", {"k": "evil"}, app_name=APP, user_id=USER, **OTHER
@@ -133,7 +126,6 @@ async def test_update_session_state_is_filtered_by_owner(owned: AsyncpgADKStore)
     assert mine is not None and mine.state == {"k": 2}
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_YET)
 async def test_bare_id_lookups_are_filtered_by_owner(owned: AsyncpgADKStore) -> None:
     """Without app/user, the bare-id look-up also keeps to the owner's sessions."""
     assert await owned.get_session("s1", **OTHER) is None

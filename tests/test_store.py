@@ -258,7 +258,7 @@ async def test_event_limit_is_the_same_on_every_entry_point(pool_options: PoolOp
     assert seed_store.max_event_bytes == MAX_EVENT_BYTES
     assert StoreSettings(_env_file=None).max_event_bytes == MAX_EVENT_BYTES
     async with open_session_service(**pool_options) as service:
-        assert service.store.max_event_bytes == MAX_EVENT_BYTES
+        assert service.store.limits.max_event_bytes == MAX_EVENT_BYTES
         session = await service.create_session(app_name="a", user_id="u")
         huge = Event(author="a", error_message="x" * MAX_EVENT_BYTES)
         with pytest.raises(EventTooLargeError):

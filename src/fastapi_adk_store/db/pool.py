@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, Protocol, Self
 
@@ -157,6 +157,25 @@ class PooledStore:
     async def create_tables(self) -> None:
         """Bring the store's tables into place (each store says how)."""
         raise NotImplementedError
+
+    async def _create_schema_once(
+        self, *, version_sql: str, version: int, lock_key: str, ddl: str, record_sql: str
+    ) -> None:
+        """Run `ddl` and record `version`, unless `version_sql` already answers `version`.
+
+        The DDL runs in one transaction under an advisory lock keyed by `lock_key`, so
+        many processes starting at once on an empty database do it once and none fails.
+        `record_sql` takes the version as $1. When the schema is in place this only
+        reads, so a role without CREATE privilege can start.
+        """
+        async with self._connection() as connection:
+            with suppress(asyncpg.UndefinedTableError):
+                if await connection.fetchval(version_sql) == version:
+                    return
+        async with self._connection() as connection, connection.transaction():
+            await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", lock_key)
+            await connection.execute(ddl)
+            await connection.execute(record_sql, version)
 
     @asynccontextmanager
     async def opened(self, *, create_tables: bool = True) -> AsyncIterator[Self]:

@@ -9,9 +9,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic_core import PydanticSerializationError
 
 from ..db.json import dumps, for_jsonb, loads, nests_deeper, unstorable
 from ..defaults import (
@@ -27,6 +28,7 @@ from ..errors import ConfigurationError, EventTooLargeError, InvalidValueError
 __all__ = [
     "NO_DELTAS",
     "EventCursor",
+    "EventLike",
     "EventRecord",
     "LoadedSession",
     "NewEvent",
@@ -259,6 +261,17 @@ class StateDeltas:
 NO_DELTAS = StateDeltas(session={}, app={}, user={})
 
 
+class EventLike(Protocol):
+    """An ADK `Event`, as far as the store needs to know one."""
+
+    id: str
+    invocation_id: str
+    author: str
+    timestamp: float
+
+    def model_dump_json(self, *, exclude_none: bool = ...) -> str: ...
+
+
 @dataclass(frozen=True)
 class NewEvent:
     """An event to store: its indexed columns and its whole JSON text."""
@@ -270,6 +283,21 @@ class NewEvent:
     """Epoch seconds."""
     json: str
     """The whole event as JSON text."""
+
+    @classmethod
+    def from_event(cls, event: EventLike, limits: SessionLimits) -> NewEvent:
+        """The columns and JSON text of an ADK event (bytes base64, as pydantic writes them).
+
+        Raises:
+            InvalidValueError: the event holds what JSON text cannot (a lone surrogate,
+                or nesting too deep for the serializer); the message names the field.
+        """
+        try:
+            text = event.model_dump_json(exclude_none=True)
+        except PydanticSerializationError as error:
+            where = unstorable(event, what="event", max_depth=limits.max_json_depth)
+            raise InvalidValueError(where or f"event: {error}") from error
+        return cls(event.id, event.invocation_id, event.author, event.timestamp, text)
 
 
 class LoadedSession(NamedTuple):

@@ -6,8 +6,10 @@
     await store.append_event(event, session_id="s1")   # an ADK Event, or an EventRecord
 
 A bare id is looked up first and must be unambiguous; pass `app_name=` and `user_id=`
-to skip the look-up. Every call then runs one statement of the keyed `SessionStore`,
-which this class wraps as `.sessions` (the session service uses that one directly).
+to skip the look-up. With an owner-id column, `owner_id=` keeps every call to that
+owner's sessions (one look-up, then the call; an owner never changes, so it holds).
+Every call then runs one statement of the keyed `SessionStore`, which this class wraps
+as `.sessions` (the session service uses that one directly).
 """
 
 from __future__ import annotations
@@ -18,18 +20,18 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import asyncpg
-from pydantic_core import PydanticSerializationError, from_json
+from pydantic_core import from_json
 
-from ..db.json import json_text, unstorable
+from ..db.json import json_text
 from ..db.pool import FixedPool, PoolSource, PoolStats
 from ..defaults import JSON_DEPTH_CEILING
 from ..errors import (
     AmbiguousSessionError,
     ConfigurationError,
-    InvalidValueError,
     SessionNotFoundError,
 )
 from .records import (
+    EventLike,
     EventRecord,
     NewEvent,
     SessionCursor,
@@ -42,7 +44,7 @@ from .records import (
 from .sql import SessionTables
 from .store import SessionStore
 
-__all__ = ["AsyncpgADKStore", "EventLike", "SeedConfig", "new_event"]
+__all__ = ["AsyncpgADKStore", "SeedConfig"]
 
 
 class SeedConfig(PoolSource, Protocol):
@@ -61,17 +63,6 @@ class _GivenPool(FixedPool):
         self.extension_config: dict[str, dict[str, Any]] = {"adk": {}}
 
 
-class EventLike(Protocol):
-    """An ADK `Event`, as far as the record API needs to know one."""
-
-    id: str
-    invocation_id: str
-    author: str
-    timestamp: float
-
-    def model_dump_json(self, *, exclude_none: bool = ...) -> str: ...
-
-
 _LIMIT_KEYS = ("max_event_bytes", "max_json_depth", "min_timestamp", "max_timestamp")
 
 
@@ -81,27 +72,6 @@ def _epoch(value: datetime | float | None) -> float | None:
     if value.tzinfo is None:
         raise ConfigurationError(f"after_timestamp {value!r} is naive; pass an aware datetime")
     return value.timestamp()
-
-
-def new_event(event: EventLike, limits: SessionLimits) -> NewEvent:
-    """The columns and JSON text of an ADK event (bytes base64, as pydantic writes them).
-
-    Raises:
-        InvalidValueError: the event holds what JSON text cannot (a lone surrogate, or
-            nesting too deep for the serializer); the message names the field.
-    """
-    try:
-        text = event.model_dump_json(exclude_none=True)
-    except PydanticSerializationError as error:
-        where = unstorable(event, what="event", max_depth=limits.max_json_depth)
-        raise InvalidValueError(where or f"event: {error}") from error
-    return NewEvent(
-        id=event.id,
-        invocation_id=event.invocation_id,
-        author=event.author,
-        timestamp=event.timestamp,
-        json=text,
-    )
 
 
 def _record_event(record: EventRecord) -> NewEvent:
@@ -209,11 +179,12 @@ class AsyncpgADKStore:
     @property
     def owner_id_column_name(self) -> str | None:
         """The owner-id column's name, or None when not configured."""
-        return self.sessions.owner_id_column_name
+        ddl = self.sessions.owner_id_column_ddl
+        return ddl.split()[0] if ddl else None
 
     @property
     def max_event_bytes(self) -> int:
-        return self.sessions.max_event_bytes
+        return self.sessions.limits.max_event_bytes
 
     async def get_pool(self) -> asyncpg.Pool:
         """The asyncpg pool, created on first use."""
@@ -244,11 +215,12 @@ class AsyncpgADKStore:
     # --- sessions --------------------------------------------------------------------------
 
     async def _resolve(
-        self, session_id: str, app_name: str | None, user_id: str | None
+        self, session_id: str, app_name: str | None, user_id: str | None, owner_id: Any
     ) -> SessionKey | None:
-        if app_name is not None and user_id is not None:
+        """The session's key; a bare id, or an owner to check, costs one look-up first."""
+        if app_name is not None and user_id is not None and owner_id is None:
             return SessionKey(app_name, user_id, session_id)
-        keys = await self.sessions.find_keys(session_id, app_name, user_id)
+        keys = await self.sessions.find_keys(session_id, app_name, user_id, owner_id=owner_id)
         if len(keys) > 1:
             raise AmbiguousSessionError(session_id, [(k.app_name, k.user_id) for k in keys])
         return keys[0] if keys else None
@@ -281,14 +253,19 @@ class AsyncpgADKStore:
         )
 
     async def get_session(
-        self, session_id: str, *, app_name: str | None = None, user_id: str | None = None
+        self,
+        session_id: str,
+        *,
+        app_name: str | None = None,
+        user_id: str | None = None,
+        owner_id: Any = None,
     ) -> SessionRecord | None:
         """The session with its app and user state, or None.
 
         Raises:
             AmbiguousSessionError: the bare id exists under several apps/users.
         """
-        key = await self._resolve(session_id, app_name, user_id)
+        key = await self._resolve(session_id, app_name, user_id, owner_id)
         loaded = await self.sessions.load(key, num_recent_events=0) if key else None
         return loaded.record if loaded else None
 
@@ -299,16 +276,22 @@ class AsyncpgADKStore:
         *,
         app_name: str | None = None,
         user_id: str | None = None,
+        owner_id: Any = None,
     ) -> SessionRecord | None:
         """Replace the session's own state (bumps its revision); None when missing."""
-        key = await self._resolve(session_id, app_name, user_id)
+        key = await self._resolve(session_id, app_name, user_id, owner_id)
         return await self.sessions.replace_state(key, state) if key else None
 
     async def delete_session(
-        self, session_id: str, *, app_name: str | None = None, user_id: str | None = None
+        self,
+        session_id: str,
+        *,
+        app_name: str | None = None,
+        user_id: str | None = None,
+        owner_id: Any = None,
     ) -> None:
         """Delete the session and (by cascade) its events; a missing session is no error."""
-        key = await self._resolve(session_id, app_name, user_id)
+        key = await self._resolve(session_id, app_name, user_id, owner_id)
         if key is not None:
             await self.sessions.delete(key)
 
@@ -338,6 +321,7 @@ class AsyncpgADKStore:
         session_id: str | None = None,
         app_name: str | None = None,
         user_id: str | None = None,
+        owner_id: Any = None,
     ) -> EventRecord:
         """Store one event and move the session's update time to the event's.
 
@@ -351,10 +335,10 @@ class AsyncpgADKStore:
             app_name, user_id, session_id = event.app_name, event.user_id, event.session_id
             stored = _record_event(event)
         else:
-            stored = new_event(event, self.sessions.limits)
+            stored = NewEvent.from_event(event, self.sessions.limits)
         if session_id is None:
             raise ConfigurationError("append_event(Event) needs session_id=")
-        key = await self._resolve(session_id, app_name, user_id)
+        key = await self._resolve(session_id, app_name, user_id, owner_id)
         if key is None:
             raise SessionNotFoundError(f"Session {session_id} not found.")
         await self.sessions.append(key, stored)
@@ -378,13 +362,14 @@ class AsyncpgADKStore:
         *,
         app_name: str | None = None,
         user_id: str | None = None,
+        owner_id: Any = None,
     ) -> list[EventRecord]:
         """Events of a session, oldest first.
 
         `after_timestamp` (aware datetime or epoch seconds) keeps events at or after it;
         `limit` keeps the newest N.
         """
-        key = await self._resolve(session_id, app_name, user_id)
+        key = await self._resolve(session_id, app_name, user_id, owner_id)
         if key is None:
             return []
         return await self.sessions.events(key, after_timestamp=_epoch(after_timestamp), limit=limit)

@@ -25,6 +25,7 @@ from ..errors import SessionNotFoundError, StaleSessionError
 from .records import (
     EventCursor,
     EventRecord,
+    NewEvent,
     Page,
     SessionCursor,
     SessionKey,
@@ -32,7 +33,7 @@ from .records import (
     StateDeltas,
     construct_trusted,
 )
-from .seed import AsyncpgADKStore, new_event
+from .seed import AsyncpgADKStore
 from .store import SessionStore
 
 __all__ = [
@@ -162,7 +163,7 @@ class AsyncpgSessionService(BaseSessionService):
         event = self._trim_temp_delta_state(event)
         revision = await self._store.append(
             _key(session),
-            new_event(event, self._store.limits),
+            NewEvent.from_event(event, self._store.limits),
             expected_revision=_revision(session),
             deltas=_split_state(event.actions.state_delta if event.actions else None),
         )
@@ -198,7 +199,10 @@ class AsyncpgSessionService(BaseSessionService):
         record, revision = await self._store.create_with_events(
             SessionKey(app_name, user_id, _new_id(session_id)),
             _split_state(state),
-            [(new_event(event, limits), _split_state(_delta(event))) for event in trimmed],
+            [
+                (NewEvent.from_event(event, limits), _split_state(_delta(event)))
+                for event in trimmed
+            ],
             update_time=platform_time.get_time(),
         )
         session = session_from_record(record)

@@ -121,9 +121,6 @@ CREATE TABLE IF NOT EXISTS {schema_versions} (
 );
 """
 
-# Serialises schema creation across processes: CREATE TABLE IF NOT EXISTS alone races on
-# the catalog when several workers start at once on an empty database.
-_LOCK_SCHEMA: Final = "SELECT pg_advisory_xact_lock(hashtext(:lock_key))"
 _RECORD_SCHEMA_VERSION: Final = (
     "INSERT INTO {schema_versions} (version) VALUES (:version) ON CONFLICT (version) DO NOTHING"
 )
@@ -213,12 +210,14 @@ ORDER BY e.timestamp, e.id
 LIMIT :limit
 """
 
+# :owner_id NULL: any owner (and always any when no owner column is configured).
 _FIND_SESSION_KEYS: Final = """
-SELECT app_name, user_id FROM {sessions}
-WHERE id = :session_id
-  AND (:app_name::text IS NULL OR app_name = :app_name)
-  AND (:user_id::text IS NULL OR user_id = :user_id)
-ORDER BY app_name, user_id
+SELECT s.app_name, s.user_id FROM {sessions} s
+WHERE s.id = :session_id
+  AND (:app_name::text IS NULL OR s.app_name = :app_name)
+  AND (:user_id::text IS NULL OR s.user_id = :user_id)
+  AND (:owner_id::text IS NULL OR {owner_filter})
+ORDER BY s.app_name, s.user_id
 LIMIT 20
 """
 
@@ -315,7 +314,6 @@ class Statements:
     """The session store's SQL, formatted for one set of table names."""
 
     create_schema: str
-    lock_schema: Statement
     record_schema_version: Statement
     get_schema_version: Statement
     schema_lock_key: str
@@ -368,7 +366,6 @@ def build_statements(tables: SessionTables, owner_id_column_ddl: str | None = No
 
     return Statements(
         create_schema=_CREATE_SCHEMA.format(**parts),
-        lock_schema=Statement.parse(_LOCK_SCHEMA),
         record_schema_version=statement(_RECORD_SCHEMA_VERSION),
         get_schema_version=statement(_GET_SCHEMA_VERSION),
         schema_lock_key=f"fastapi_adk_store:{tables.sessions}",

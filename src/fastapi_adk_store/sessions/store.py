@@ -7,7 +7,6 @@ builds those. Statements come from `sql.py`; driver errors leave as the package'
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from contextlib import suppress
 from typing import Any
 
 import asyncpg
@@ -64,35 +63,14 @@ class SessionStore(PooledStore):
         owner_id_column: str | None = None,
         limits: SessionLimits | None = None,
     ) -> None:
-        self._tables = tables or SessionTables()
-        super().__init__(pool, missing_table=self._tables.sessions)
-        self._owner_id_column = owner_id_column
-        self._sql: Statements = build_statements(self._tables, owner_id_column)
-        self._limits = limits or SessionLimits()
-
-    # --- configuration ---------------------------------------------------------------------
-
-    @property
-    def tables(self) -> SessionTables:
-        return self._tables
-
-    @property
-    def owner_id_column_ddl(self) -> str | None:
+        self.tables = tables or SessionTables()
+        """The table names."""
+        self.owner_id_column_ddl = owner_id_column
         """The owner-id column definition, or None when not configured."""
-        return self._owner_id_column
-
-    @property
-    def owner_id_column_name(self) -> str | None:
-        """The owner-id column's name, or None when not configured."""
-        return self._owner_id_column.split()[0] if self._owner_id_column else None
-
-    @property
-    def limits(self) -> SessionLimits:
-        return self._limits
-
-    @property
-    def max_event_bytes(self) -> int:
-        return self._limits.max_event_bytes
+        self.limits = limits or SessionLimits()
+        """What the store accepts."""
+        super().__init__(pool, missing_table=self.tables.sessions)
+        self._sql: Statements = build_statements(self.tables, owner_id_column)
 
     # --- schema ----------------------------------------------------------------------------
 
@@ -102,16 +80,13 @@ class SessionStore(PooledStore):
         When the schema is already in place this only reads, so a role without CREATE
         privilege can start against a database someone else migrated.
         """
-        version = self._sql.get_schema_version
-        async with self._connection() as connection:
-            with suppress(asyncpg.UndefinedTableError):
-                if await connection.fetchval(version.text) == SCHEMA_VERSION:
-                    return
-        lock, record = self._sql.lock_schema, self._sql.record_schema_version
-        async with self._connection() as connection, connection.transaction():
-            await connection.execute(lock.text, *lock.args(lock_key=self._sql.schema_lock_key))
-            await connection.execute(self._sql.create_schema)
-            await connection.execute(record.text, *record.args(version=SCHEMA_VERSION))
+        await self._create_schema_once(
+            version_sql=self._sql.get_schema_version.text,
+            version=SCHEMA_VERSION,
+            lock_key=self._sql.schema_lock_key,
+            ddl=self._sql.create_schema,
+            record_sql=self._sql.record_schema_version.text,
+        )
 
     async def schema_version(self) -> int | None:
         """The applied schema version; raises SchemaMissingError before create_tables()."""
@@ -125,10 +100,10 @@ class SessionStore(PooledStore):
         self, key: SessionKey, state: StateDeltas, owner_id: Any, update_time: float | None
     ) -> list[Any]:
         if update_time is not None:
-            self._limits.check_timestamp(update_time, "update_time")
+            self.limits.check_timestamp(update_time, "update_time")
         values: dict[str, Any] = {
             **key._asdict(),
-            **self._limits.state_json(state, "state", session_key="state"),
+            **self.limits.state_json(state, "state", session_key="state"),
             "update_time": update_time,
         }
         if self._sql.owner_column is not None:
@@ -222,7 +197,7 @@ class SessionStore(PooledStore):
         async with self._connection() as connection:
             row = await connection.fetchrow(
                 statement.text,
-                *statement.args(**key._asdict(), state=self._limits.json(state, "state")),
+                *statement.args(**key._asdict(), state=self.limits.json(state, "state")),
             )
         return session_record(row) if row is not None else None
 
@@ -245,13 +220,11 @@ class SessionStore(PooledStore):
 
         Pages by keyset: pass the last row of a page as `after` (see `SessionCursor`).
         """
-        if owner_id is not None and self._sql.owner_column is None:
-            raise ConfigurationError("owner_id given but no owner_id_column is configured")
         position = {
             "after_time": after.update_time if after else _FIRST_PAGE,
             "after_session_id": after.session_id if after else "",
             "limit": limit,
-            "owner_id": None if owner_id is None else str(owner_id),
+            "owner_id": self._owner_param(owner_id),
         }
         if user_id is not None:
             statement = self._sql.list_user_sessions
@@ -265,14 +238,32 @@ class SessionStore(PooledStore):
         return [session_record(row) for row in rows]
 
     async def find_keys(
-        self, session_id: str, app_name: str | None = None, user_id: str | None = None
+        self,
+        session_id: str,
+        app_name: str | None = None,
+        user_id: str | None = None,
+        *,
+        owner_id: Any = None,
     ) -> list[SessionKey]:
-        """Keys of the sessions with this id (under this app or user when given)."""
+        """Keys of the sessions with this id (under this app, user or owner when given)."""
         statement = self._sql.find_session_keys
-        args = statement.args(session_id=session_id, app_name=app_name, user_id=user_id)
+        args = statement.args(
+            session_id=session_id,
+            app_name=app_name,
+            user_id=user_id,
+            owner_id=self._owner_param(owner_id),
+        )
         async with self._connection() as connection:
             rows = await connection.fetch(statement.text, *args)
         return [SessionKey(row["app_name"], row["user_id"], session_id) for row in rows]
+
+    def _owner_param(self, owner_id: Any) -> str | None:
+        """The owner filter's argument (None: any owner); compared as text, as stored."""
+        if owner_id is None:
+            return None
+        if self._sql.owner_column is None:
+            raise ConfigurationError("owner_id given but no owner_id_column is configured")
+        return str(owner_id)
 
     # --- events and state ------------------------------------------------------------------
 
@@ -314,12 +305,12 @@ class SessionStore(PooledStore):
         expected_revision: int | None,
         deltas: StateDeltas,
     ) -> int:
-        event_json = self._limits.event_json(event)
+        event_json = self.limits.event_json(event)
         statement = self._sql.append_event
         args = statement.args(
             **key._asdict(),
             expected_revision=expected_revision,
-            **self._limits.state_json(deltas, "state_delta", session_key="session_delta"),
+            **self.limits.state_json(deltas, "state_delta", session_key="session_delta"),
             event_id=event.id,
             invocation_id=event.invocation_id,
             author=event.author,
