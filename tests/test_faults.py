@@ -1,0 +1,304 @@
+"""Faults injected into a PostgreSQL this module owns: killed backends, a restart, timeouts.
+
+Never the shared test server: `own_cluster` makes a throwaway cluster (tests/_cluster.py)
+and these tests terminate its backends and restart it. Each test prints (and appends to
+`$ADK_STORE_RELIABILITY_REPORT`) the figures it saw, via `report_figures`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import subprocess
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import pytest
+from google.adk.events.event import Event
+from google.adk.events.event_actions import EventActions
+from google.adk.sessions.base_session_service import GetSessionConfig
+from google.adk.sessions.session import Session
+
+from fastapi_adk_store import (
+    AsyncpgSessionService,
+    StaleSessionError,
+    StoreUnavailableError,
+    open_session_service,
+)
+from fastapi_adk_store.db.errors import translate_errors
+
+from ._cluster import OwnCluster, find_binaries
+from ._helpers import PoolOptions, report_figures
+
+APP = "faults_app"
+USERS = ("u0", "u1")
+SESSIONS = (("u0", "s0"), ("u0", "s1"), ("u1", "s2"), ("u1", "s3"))
+TASKS = 16
+KILLS = 300  # terminations to inject in the kill test ...
+KILL_SECONDS = 40.0  # ... or fewer, if this much time has passed
+TASK_APPENDS = 400  # per task, so the appenders stop by themselves too
+ATTEMPTS = 40  # tries of one append (or load) before a task gives up on it
+HEAL_APPENDS = 2  # per task after the faults stop: all must succeed
+
+
+# --- the cluster ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def own_cluster() -> Iterator[OwnCluster]:
+    """A PostgreSQL cluster for this run only, which tests may kill and restart."""
+    binaries, reason = find_binaries()
+    if binaries is None:
+        pytest.skip(f"cannot make a throwaway PostgreSQL cluster: {reason}")
+    try:
+        cluster = OwnCluster(binaries)
+    except (OSError, subprocess.SubprocessError) as error:
+        pytest.skip(f"initdb failed, no throwaway PostgreSQL cluster: {error}")
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+@pytest.fixture
+async def own_options(own_cluster: OwnCluster) -> AsyncIterator[PoolOptions]:
+    """Pool options on the owned cluster: a new schema, and an application_name of its own.
+
+    The application_name marks this test's connections, so only they are terminated.
+    """
+    tag = uuid.uuid4().hex[:12]
+    schema = f"f_{tag}"
+    connection = await asyncpg.connect(own_cluster.dsn)
+    try:
+        await connection.execute(f"CREATE SCHEMA {schema}")
+        yield {
+            "dsn": own_cluster.dsn,
+            "min_size": 2,
+            "max_size": 8,
+            "server_settings": {"search_path": schema, "application_name": f"adk-{tag}"},
+        }
+    finally:
+        await connection.close()
+    connection = await asyncpg.connect(own_cluster.dsn)  # the server may have restarted
+    try:
+        await connection.execute(f"DROP SCHEMA {schema} CASCADE")
+    finally:
+        await connection.close()
+
+
+# --- what the kill test tracks ----------------------------------------------------------
+
+
+@dataclass
+class Ledger:
+    """What the appenders saw: acknowledged keys, keys with no known outcome, failures."""
+
+    acknowledged: dict[str, str] = field(default_factory=dict)  # key -> event id
+    stored_unacknowledged: dict[str, str] = field(default_factory=dict)
+    abandoned: set[str] = field(default_factory=set)
+    failures: Counter[str] = field(default_factory=Counter)  # kind -> count
+    unexpected: list[str] = field(default_factory=list)
+
+    def failed(self, error: Exception, where: str) -> None:
+        if isinstance(error, StaleSessionError):
+            self.failures[f"{where}:stale"] += 1
+        elif isinstance(error, StoreUnavailableError):
+            cause = type(error.__cause__).__name__ if error.__cause__ else "none"
+            self.failures[f"{where}:unavailable:{cause}"] += 1
+        else:
+            self.unexpected.append(f"{where}: {type(error).__module__}.{error!r}")
+
+
+def _delta(key: str) -> dict[str, Any]:
+    return {key: 1, f"app:{key}": 1, f"user:{key}": 1}
+
+
+async def _load(
+    service: AsyncpgSessionService, user_id: str, session_id: str, ledger: Ledger, *, full: bool
+) -> Session:
+    """The session (only its revision unless `full`), retrying while PostgreSQL is away."""
+    config = None if full else GetSessionConfig(num_recent_events=0)
+    for _ in range(ATTEMPTS):
+        try:
+            session = await service.get_session(
+                app_name=APP, user_id=user_id, session_id=session_id, config=config
+            )
+        except Exception as error:
+            ledger.failed(error, "load")
+            if not isinstance(error, StoreUnavailableError):
+                raise
+            await asyncio.sleep(0.01)
+            continue
+        assert session is not None
+        return session
+    raise AssertionError(f"could not load {session_id} in {ATTEMPTS} tries")
+
+
+async def _append_one(
+    service: AsyncpgSessionService, user_id: str, session_id: str, key: str, ledger: Ledger
+) -> None:
+    """Append one event setting `key` until its outcome is known: acknowledged, or found
+    stored after a failure whose acknowledgement was lost; else it is abandoned."""
+    event = Event(author="faults", actions=EventActions(state_delta=_delta(key)))
+    session = await _load(service, user_id, session_id, ledger, full=False)
+    for _ in range(ATTEMPTS):
+        try:
+            await service.append_event(session, event)
+        except Exception as error:
+            ledger.failed(error, "append")
+            if not isinstance(error, StoreUnavailableError | StaleSessionError):
+                raise
+        else:
+            ledger.acknowledged[key] = event.id
+            return
+        # Failed: stored anyway (the commit happened, its answer was lost)? Else retry.
+        session = await _load(service, user_id, session_id, ledger, full=True)
+        if any(stored.id == event.id for stored in session.events):
+            ledger.stored_unacknowledged[key] = event.id
+            return
+    ledger.abandoned.add(key)
+
+
+async def _killer(dsn: str, application_name: str, stop: asyncio.Event) -> int:
+    """Terminate one of the store's backends at random moments; return how many died."""
+    kills = 0
+    deadline = time.monotonic() + KILL_SECONDS
+    connection = await asyncpg.connect(dsn)
+    try:
+        while kills < KILLS and time.monotonic() < deadline:
+            await asyncio.sleep(random.uniform(0, 0.03))
+            kills += await connection.fetchval(
+                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM ("
+                " SELECT pid FROM pg_stat_activity WHERE application_name = $1"
+                " ORDER BY random() LIMIT 1) AS victim",
+                application_name,
+            )
+    finally:
+        stop.set()
+        await connection.close()
+    return kills
+
+
+async def _stored_keys(
+    service: AsyncpgSessionService, ledger: Ledger
+) -> tuple[dict[str, str], dict[str, set[str]]]:
+    """Every stored event's key (-> id), checking each event carries exactly its delta,
+    and the keys found in each session's, each user's and the app's state."""
+    events: dict[str, str] = {}
+    states: dict[str, set[str]] = {}
+    for user_id, session_id in SESSIONS:
+        session = await _load(service, user_id, session_id, ledger, full=True)
+        ids = [event.id for event in session.events]
+        assert len(ids) == len(set(ids)), f"duplicate event ids in {session_id}"
+        keys = set()
+        for event in session.events:
+            delta = event.actions.state_delta
+            (key,) = (name for name in delta if ":" not in name)
+            assert delta == _delta(key), f"event {event.id} holds {delta}"
+            assert key not in events, f"{key} stored twice"
+            events[key] = event.id
+            keys.add(key)
+        states[session_id] = {name for name in session.state if ":" not in name}
+        assert states[session_id] == keys, f"{session_id}: state and events disagree"
+    for user_id in USERS:
+        states[f"user:{user_id}"] = set(await service.get_user_state(app_name=APP, user_id=user_id))
+    states["app"] = set(await service.store.app_state(APP))
+    return events, states
+
+
+# --- the mapping of connection errors -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        asyncpg.InternalClientError(
+            "cannot switch to state 12; another operation (2) is in progress"
+        ),
+        asyncpg.InternalClientError(
+            "cannot switch to state 11; another operation (4) is in progress"
+        ),
+        asyncpg.InternalClientError('cannot switch to state 15; protocol is in the "failed" state'),
+        asyncpg.InterfaceError("connection is closed"),
+        asyncpg.InterfaceError(
+            "cannot call Transaction.start(): the underlying connection is closed"
+        ),
+        asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
+    ],
+    ids=["error-consume", "terminating", "failed", "closed", "resource-closed", "does-not-exist"],
+)
+def test_a_dead_connection_is_store_unavailable(error: Exception) -> None:
+    """What asyncpg raises when the server ended the connection: StoreUnavailableError."""
+    with pytest.raises(StoreUnavailableError) as raised, translate_errors("t"):
+        raise error
+    assert raised.value.__cause__ is error
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        asyncpg.InternalClientError(
+            "cannot switch to state 12; another operation (15) is in progress"
+        ),
+        asyncpg.InternalClientError("unknown error in protocol implementation"),
+        asyncpg.exceptions.OutdatedSchemaCacheError("cache lookup failed for type 1"),
+        asyncpg.exceptions.ProtocolError("unexpected message"),
+        asyncpg.InterfaceError("cannot perform operation: another operation is in progress"),
+        asyncpg.InterfaceError("pool is closed"),
+        asyncpg.InterfaceError(
+            "cannot call Connection.fetch(): the underlying connection has been released "
+            "back to the pool"
+        ),
+    ],
+    ids=[
+        "busy",
+        "unknown",
+        "schema-cache",
+        "protocol",
+        "concurrent-use",
+        "pool-closed",
+        "released",
+    ],
+)
+def test_driver_programming_errors_pass_through(error: Exception) -> None:
+    """Other driver errors are bugs to see, not outages: they are not translated."""
+    with pytest.raises(type(error)), translate_errors("t"):
+        raise error
+
+
+async def test_a_pooled_connection_killed_while_idle_is_store_unavailable_then_heals(
+    own_options: PoolOptions,
+) -> None:
+    """The pool's one connection is terminated while idle, 30 times: the next call succeeds
+    (the pool saw the connection close and opened another) or raises StoreUnavailableError
+    (it did not yet: asyncpg's InternalClientError before the fix), never anything else;
+    the call after it always succeeds."""
+    application_name = own_options["server_settings"]["application_name"]
+    outcomes: Counter[str] = Counter()
+    async with open_session_service(**{**own_options, "min_size": 1, "max_size": 1}) as service:
+        await service.create_session(app_name=APP, user_id="u", session_id="s")
+        killer = await asyncpg.connect(own_options["dsn"])
+        try:
+            for _ in range(30):
+                killed = await killer.fetchval(
+                    "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))"
+                    " FROM pg_stat_activity WHERE application_name = $1",
+                    application_name,
+                )
+                assert killed == 1
+                try:
+                    await service.get_session(app_name=APP, user_id="u", session_id="s")
+                    outcomes["ok"] += 1
+                except StoreUnavailableError as error:
+                    outcomes[f"unavailable:{type(error.__cause__).__name__}"] += 1
+                assert await service.get_session(app_name=APP, user_id="u", session_id="s")
+        finally:
+            await killer.close()
+    report_figures("idle_connection_killed", faults_injected=30, **outcomes)
+    assert sum(outcomes.values()) == 30
