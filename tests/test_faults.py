@@ -187,10 +187,11 @@ async def _killer(dsn: str, application_name: str, stop: asyncio.Event) -> int:
 
 async def _stored_keys(
     service: AsyncpgSessionService, ledger: Ledger
-) -> tuple[dict[str, str], dict[str, set[str]]]:
-    """Every stored event's key (-> id), checking each event carries exactly its delta,
-    and the keys found in each session's, each user's and the app's state."""
-    events: dict[str, str] = {}
+) -> tuple[dict[str, tuple[str, str]], dict[str, set[str]]]:
+    """Every stored event's key (-> its user and id), checking that each event carries
+    exactly its delta and each session's state exactly its events' keys; and the keys in
+    each user's and the app's state."""
+    events: dict[str, tuple[str, str]] = {}
     states: dict[str, set[str]] = {}
     for user_id, session_id in SESSIONS:
         session = await _load(service, user_id, session_id, ledger, full=True)
@@ -202,7 +203,7 @@ async def _stored_keys(
             (key,) = (name for name in delta if ":" not in name)
             assert delta == _delta(key), f"event {event.id} holds {delta}"
             assert key not in events, f"{key} stored twice"
-            events[key] = event.id
+            events[key] = (user_id, event.id)
             keys.add(key)
         states[session_id] = {name for name in session.state if ":" not in name}
         assert states[session_id] == keys, f"{session_id}: state and events disagree"
@@ -302,3 +303,85 @@ async def test_a_pooled_connection_killed_while_idle_is_store_unavailable_then_h
             await killer.close()
     report_figures("idle_connection_killed", faults_injected=30, **outcomes)
     assert sum(outcomes.values()) == 30
+
+
+async def test_killed_backends_lose_no_acknowledged_append_and_half_store_none(
+    own_options: PoolOptions,
+) -> None:
+    """16 tasks append app:/user:/session keys to 4 sessions while the store's backends are
+    terminated at random moments (KILLS times, or for KILL_SECONDS).
+
+    Every append either returns (acknowledged) or raises StoreUnavailableError or
+    StaleSessionError, nothing else. Afterwards each stored event carries exactly its delta
+    and each session's state holds exactly its events' keys, as do the users' and the
+    app's states (one statement per append: no event without its delta, or the reverse);
+    every acknowledged key is stored, once; a stored key that was not acknowledged is one
+    whose append failed and was then found stored. Once the killing stops, every append
+    succeeds on the same pool.
+    """
+    application_name = own_options["server_settings"]["application_name"]
+    ledger = Ledger()
+    stop = asyncio.Event()
+
+    async with open_session_service(**own_options) as service:
+        for user_id, session_id in SESSIONS:
+            await service.create_session(app_name=APP, user_id=user_id, session_id=session_id)
+
+        async def appender(task: int) -> int:
+            count = 0
+            while not stop.is_set() and count < TASK_APPENDS:
+                user_id, session_id = random.choice(SESSIONS)
+                await _append_one(service, user_id, session_id, f"t{task}_{count}", ledger)
+                count += 1
+            return count
+
+        started = time.monotonic()
+        killer = asyncio.create_task(_killer(own_options["dsn"], application_name, stop))
+        tried = sum(await asyncio.gather(*(appender(task) for task in range(TASKS))))
+        stop.set()
+        kills = await killer
+        under_faults = time.monotonic() - started
+        assert not ledger.unexpected, ledger.unexpected[:5]
+
+        await asyncio.sleep(0.5)  # let the loop see the last killed connections close
+        unavailable_before_heal = _unavailable(ledger)
+        heal_keys = [f"heal{task}_{n}" for task in range(TASKS) for n in range(HEAL_APPENDS)]
+        await asyncio.gather(
+            *(
+                _append_one(service, *SESSIONS[index % len(SESSIONS)], key, ledger)
+                for index, key in enumerate(heal_keys)
+            )
+        )
+        heal_unavailable = _unavailable(ledger) - unavailable_before_heal
+        stored, states = await _stored_keys(service, ledger)
+
+    acknowledged = ledger.acknowledged
+    report_figures(
+        "killed_backends_during_appends",
+        faults_injected=kills,
+        seconds_under_faults=round(under_faults, 1),
+        appends_tried=tried,
+        appends_acknowledged=len(acknowledged) - len(heal_keys),
+        stored_after_lost_ack=len(ledger.stored_unacknowledged),
+        abandoned=len(ledger.abandoned),
+        events_stored=len(stored),
+        heal_appends=len(heal_keys),
+        failures=dict(sorted(ledger.failures.items())),
+    )
+    assert kills > 0
+    assert not ledger.unexpected, ledger.unexpected[:5]
+    assert heal_unavailable == 0 and set(heal_keys) <= set(acknowledged)
+    for key, event_id in acknowledged.items():
+        assert stored.get(key, ("", ""))[1] == event_id, f"acknowledged {key} is not stored"
+    for key, event_id in ledger.stored_unacknowledged.items():
+        assert stored[key][1] == event_id
+    unknown = set(stored) - set(acknowledged) - set(ledger.stored_unacknowledged)
+    assert unknown <= ledger.abandoned, f"stored but never acknowledged: {sorted(unknown)[:5]}"
+    for user_id in USERS:
+        mine = {key for key, (owner, _) in stored.items() if owner == user_id}
+        assert states[f"user:{user_id}"] == mine, f"user {user_id}'s state and events disagree"
+    assert states["app"] == set(stored), "the app's state and the events disagree"
+
+
+def _unavailable(ledger: Ledger) -> int:
+    return sum(count for kind, count in ledger.failures.items() if ":unavailable:" in kind)
