@@ -95,6 +95,7 @@ class OwnCluster:
 
     def start(self) -> None:
         """Start the server (on a new free port the first time), waiting until it accepts."""
+        first = not self.port
         for attempt in range(1, START_ATTEMPTS + 1):
             if not self.port:
                 self.port = free_port()
@@ -119,14 +120,34 @@ class OwnCluster:
                 )
                 return
             except subprocess.CalledProcessError:
-                if attempt == START_ATTEMPTS:
-                    raise
+                if attempt == START_ATTEMPTS or not first:
+                    raise  # a restart keeps its port: clients' DSNs name it
                 self.port = 0  # someone took the port meanwhile: pick another
                 time.sleep(0.2)
 
     def stop(self, mode: str = "fast") -> None:
         """Stop the server (`fast` rolls back open transactions and closes connections)."""
         self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "30", "stop")
+
+    def restart(self) -> None:
+        """`pg_ctl restart -m fast`: stop (closing every connection) and start again.
+
+        The server keeps its options (postmaster.opts); `-l` sends its output to the log,
+        not to this process's pipes (which `subprocess.run` would wait on forever).
+        """
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log),
+            "-m",
+            "fast",
+            "-w",
+            "-t",
+            "30",
+            "restart",
+        )
 
     def destroy(self) -> None:
         """Stop the server if it runs and delete its directory."""

@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 from google.adk.events.event import Event
 from google.adk.events.event_actions import EventActions
 from google.adk.sessions.base_session_service import GetSessionConfig
@@ -31,9 +33,12 @@ from fastapi_adk_store import (
     open_session_service,
 )
 from fastapi_adk_store.db.errors import translate_errors
+from fastapi_adk_store.web.deps import STORE_STATE_KEY
+from fastapi_adk_store.web.errors import RETRY_AFTER_SECONDS
+from fastapi_adk_store.web.plugin import ADKStore
 
 from ._cluster import OwnCluster, find_binaries
-from ._helpers import PoolOptions, report_figures
+from ._helpers import PoolOptions, client_for, make_app, make_settings, report_figures
 
 APP = "faults_app"
 USERS = ("u0", "u1")
@@ -44,6 +49,11 @@ KILL_SECONDS = 40.0  # ... or fewer, if this much time has passed
 TASK_APPENDS = 400  # per task, so the appenders stop by themselves too
 ATTEMPTS = 40  # tries of one append (or load) before a task gives up on it
 HEAL_APPENDS = 2  # per task after the faults stop: all must succeed
+CLIENTS = 8  # HTTP clients during the restarts
+RESTARTS = 4  # alternately `pg_ctl restart`, and a stop, a pause while down, a start
+DOWN_SECONDS = 1.0
+CLIENT_POSTS = 300  # per client, so the clients stop by themselves too
+POST_ATTEMPTS = 400  # tries of one POST (0.02 s apart on a 503) before the test fails
 
 
 # --- the cluster ------------------------------------------------------------------------
@@ -385,3 +395,210 @@ async def test_killed_backends_lose_no_acknowledged_append_and_half_store_none(
 
 def _unavailable(ledger: Ledger) -> int:
     return sum(count for kind, count in ledger.failures.items() if ":unavailable:" in kind)
+
+
+# --- a restart under HTTP load ----------------------------------------------------------
+
+
+@dataclass
+class HttpLedger:
+    """What the HTTP clients saw: acknowledged event ids by key, answers by status."""
+
+    acknowledged: dict[str, tuple[str, str]] = field(default_factory=dict)  # key -> user, id
+    statuses: Counter[int] = field(default_factory=Counter)
+    unexpected: list[str] = field(default_factory=list)
+
+
+async def _post_until_acknowledged(
+    client: httpx.AsyncClient, user_id: str, session_id: str, key: str, ledger: HttpLedger
+) -> None:
+    """POST one event (its id fixed by the client) until a 200: a retried POST of a stored
+    event is a no-op, so a 503 whose commit happened is not applied twice."""
+    event = Event(author="http", actions=EventActions(state_delta=_delta(key)))
+    body = event.model_dump(mode="json", by_alias=True, exclude_none=True)
+    path = f"/apps/{APP}/users/{user_id}/sessions/{session_id}/events"
+    for _ in range(POST_ATTEMPTS):
+        response = await client.post(path, json=body)
+        ledger.statuses[response.status_code] += 1
+        if response.status_code == 200:
+            assert response.json()["id"] == event.id
+            ledger.acknowledged[key] = (user_id, event.id)
+            return
+        if response.status_code == 503:
+            if response.headers.get("Retry-After") != str(RETRY_AFTER_SECONDS):
+                ledger.unexpected.append(f"503 without Retry-After: {response.headers}")
+            await asyncio.sleep(0.02)  # not Retry-After's 5 s: the test wants many tries
+        elif response.status_code != 409 or response.json()["code"] != "STALE_SESSION":
+            ledger.unexpected.append(f"{response.status_code}: {response.text[:200]}")
+            return
+    ledger.unexpected.append(f"{key}: no 200 in {POST_ATTEMPTS} tries")
+
+
+async def _restarter(cluster: OwnCluster, load_started: asyncio.Event) -> list[str]:
+    """Restart the server RESTARTS times while the clients post; say how each went."""
+    await load_started.wait()
+    done = []
+    for number in range(RESTARTS):
+        await asyncio.sleep(0.5)
+        if number % 2 == 0:
+            await asyncio.to_thread(cluster.restart)
+            done.append("pg_ctl restart")
+        else:
+            await asyncio.to_thread(cluster.stop)
+            await asyncio.sleep(DOWN_SECONDS)
+            await asyncio.to_thread(cluster.start)
+            done.append(f"stop, {DOWN_SECONDS} s down, start")
+    await asyncio.sleep(0.5)  # some load on the restarted server
+    return done
+
+
+async def test_server_restarts_under_http_load_answer_503_and_keep_exactly_the_acknowledged(
+    own_cluster: OwnCluster, own_options: PoolOptions
+) -> None:
+    """8 clients POST events (app:/user:/session keys) through ADKStore's router while the
+    server is restarted twice, once with a pause while it is down. While it is away the
+    app answers 503 with Retry-After (nothing else but 200 and 409 stale); the app keeps
+    its one store and pool throughout (no app restart); each event is POSTed until a 200,
+    and afterwards the stored events and the session, user and app states hold exactly
+    the acknowledged keys."""
+    settings = make_settings(own_options, min_size=1, max_size=5, connect_timeout=2.0)
+    app = make_app(ADKStore(settings))
+    ledger = HttpLedger()
+    load_started = asyncio.Event()
+    stop = asyncio.Event()
+    started = time.monotonic()
+    async with LifespanManager(app) as manager, client_for(manager) as client:
+        store = getattr(app.state, STORE_STATE_KEY)
+        pool = await store.get_pool()
+        for user_id, session_id in SESSIONS:
+            response = await client.post(
+                f"/apps/{APP}/users/{user_id}/sessions", json={"sessionId": session_id}
+            )
+            assert response.status_code == 200, response.text
+
+        async def poster(number: int) -> int:
+            count = 0
+            while not stop.is_set() and count < CLIENT_POSTS:
+                user_id, session_id = random.choice(SESSIONS)
+                await _post_until_acknowledged(
+                    client, user_id, session_id, f"c{number}_{count}", ledger
+                )
+                load_started.set()
+                count += 1
+            return count
+
+        async def restart_then_stop() -> list[str]:
+            try:
+                return await _restarter(own_cluster, load_started)
+            finally:
+                stop.set()
+
+        restarter = asyncio.create_task(restart_then_stop())
+        posted = await asyncio.gather(*(poster(number) for number in range(CLIENTS)))
+        restarts = await restarter
+        assert getattr(app.state, STORE_STATE_KEY) is store and await store.get_pool() is pool
+        stored = await _stored_through_http(client)
+    async with open_session_service(**own_options, create_tables=False) as service:
+        app_state = set(await service.store.app_state(APP))
+    report_figures(
+        "restarts_under_http_load",
+        faults_injected=len(restarts),
+        restarts=restarts,
+        seconds=round(time.monotonic() - started, 1),
+        events_posted=sum(posted),
+        requests_tried=sum(ledger.statuses.values()),
+        acknowledged=len(ledger.acknowledged),
+        statuses={str(status): count for status, count in sorted(ledger.statuses.items())},
+    )
+    assert not ledger.unexpected, ledger.unexpected[:5]
+    assert ledger.statuses[503] > 0, "no request saw the server down"
+    assert stored == ledger.acknowledged
+    assert app_state == set(stored)
+
+
+async def _stored_through_http(client: httpx.AsyncClient) -> dict[str, tuple[str, str]]:
+    """Every stored event's key (-> user, id), read back through the router, checking that
+    each session's and each user's state holds exactly the keys of their events."""
+    stored: dict[str, tuple[str, str]] = {}
+    for user_id in USERS:
+        user_keys: set[str] = set()
+        for owner, session_id in SESSIONS:
+            if owner != user_id:
+                continue
+            response = await client.get(f"/apps/{APP}/users/{user_id}/sessions/{session_id}")
+            assert response.status_code == 200, response.text
+            session = response.json()
+            keys = set()
+            for event in session["events"]:
+                delta = event["actions"]["stateDelta"]
+                (key,) = (name for name in delta if ":" not in name)
+                assert delta == _delta(key) and key not in stored, (key, delta)
+                stored[key] = (user_id, event["id"])
+                keys.add(key)
+            assert {name for name in session["state"] if ":" not in name} == keys
+            user_keys |= keys
+        response = await client.get(f"/apps/{APP}/users/{user_id}/state")
+        assert set(response.json()) == user_keys
+    return stored
+
+
+# --- timeouts on the append path --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"command_timeout": 0.3}, "did not answer in time"),
+        ({"server_settings": {"lock_timeout": "300ms"}}, "lock_timeout"),
+    ],
+    ids=["command_timeout", "lock_timeout"],
+)
+async def test_an_append_behind_a_held_lock_times_out_as_503_and_the_pool_recovers(
+    own_options: PoolOptions, options: PoolOptions, message: str
+) -> None:
+    """An append (service and HTTP POST) stuck behind another transaction's row lock and
+    cut off by command_timeout or lock_timeout: StoreUnavailableError naming the reason,
+    and a 503 with Retry-After; nothing of it is stored, and once the lock is released
+    the same pool appends again. (tests/test_store.py covers a state update this way.)"""
+    pool_only = {key: value for key, value in options.items() if key != "server_settings"}
+    server_settings = {**own_options["server_settings"], **options.get("server_settings", {})}
+    settings = make_settings(
+        {**own_options, "server_settings": server_settings}, min_size=1, max_size=2, **pool_only
+    )
+    timeout = next(iter({**pool_only, **options.get("server_settings", {})}))
+    app = make_app(ADKStore(settings))
+    outcomes: Counter[str] = Counter()
+    async with LifespanManager(app) as manager, client_for(manager) as client:
+        store = getattr(app.state, STORE_STATE_KEY)
+        service = AsyncpgSessionService(store)
+        session = await service.create_session(app_name=APP, user_id="u", session_id="s")
+        path = f"/apps/{APP}/users/u/sessions/s/events"
+        holder = await asyncpg.connect(
+            own_options["dsn"], server_settings=own_options["server_settings"]
+        )
+        try:
+            async with holder.transaction():
+                await holder.execute(f"SELECT 1 FROM {store.session_table} FOR UPDATE")
+                for _ in range(3):
+                    event = Event(author="t", actions=EventActions(state_delta=_delta("k")))
+                    with pytest.raises(StoreUnavailableError, match=message):
+                        await service.append_event(session, event)
+                    outcomes["append_unavailable"] += 1
+                    body = event.model_dump(mode="json", by_alias=True, exclude_none=True)
+                    response = await client.post(path, json=body)
+                    assert response.status_code == 503, response.text
+                    assert response.json()["code"] == "STORE_UNAVAILABLE"
+                    assert response.headers["Retry-After"] == str(RETRY_AFTER_SECONDS)
+                    outcomes["http_503"] += 1
+        finally:
+            await holder.close()
+        stored = await service.get_session(app_name=APP, user_id="u", session_id="s")
+        assert stored is not None and stored.events == [] and stored.state == {}
+        assert await service.get_user_state(app_name=APP, user_id="u") == {}
+        for number in range(4):  # more appends than the pool has connections
+            response = await client.post(
+                path,
+                json={"author": "t", "actions": {"stateDelta": {f"after{number}": number}}},
+            )
+            assert response.status_code == 200, response.text
+    report_figures(f"append_behind_lock_{timeout}", **outcomes)
