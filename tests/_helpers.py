@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 import uuid
 from collections.abc import AsyncIterator
@@ -89,3 +91,19 @@ def run_request(user_id: str, session_id: str, text: str, **extra: Any) -> dict[
         "newMessage": {"role": "user", "parts": [{"text": text}]},
         **extra,
     }
+
+
+REPORT_ENV = "ADK_STORE_RELIABILITY_REPORT"
+
+
+def report_figures(test: str, **figures: Any) -> None:
+    """Print one summary line of what a reliability test saw; append it as JSON to a file.
+
+    The file is `$ADK_STORE_RELIABILITY_REPORT` when set (one JSON object a line, so a
+    CI run's numbers can be quoted); `pytest -s` shows the printed line.
+    """
+    print(f"\n[reliability] {test}: " + ", ".join(f"{k}={v}" for k, v in figures.items()))
+    path = os.environ.get(REPORT_ENV)
+    if path:
+        with open(path, "a", encoding="utf-8") as report:
+            report.write(json.dumps({"test": test, **figures}, sort_keys=True) + "\n")

@@ -8,6 +8,7 @@ from typing import Any
 from google.adk.errors._stale_session_error import StaleSessionError
 from google.adk.events.event import Event
 from google.adk.events.event_actions import EventActions
+from google.adk.sessions.base_session_service import GetSessionConfig
 
 from fastapi_adk_store import open_session_service
 
@@ -69,5 +70,50 @@ def open_and_create_tables(options: dict[str, Any]) -> int | None:
     async def run() -> int | None:
         async with open_session_service(**options) as service:
             return await service.store.schema_version()
+
+    return asyncio.run(run())
+
+
+def append_from_tasks(
+    options: dict[str, Any],
+    sessions: list[tuple[str, str]],
+    worker: int,
+    tasks: int,
+    appends: int,
+) -> tuple[list[tuple[str, str, str]], int]:
+    """`tasks` tasks each append `appends` events to sessions of `sessions` (user, id),
+    each event setting its own session, app: and user: key; a stale copy is reloaded and
+    the same event appended again. Returns the acknowledged (session id, key, event id)
+    and how many stale copies were rejected; any other error propagates."""
+
+    async def task(service: Any, number: int) -> tuple[list[tuple[str, str, str]], int]:
+        acknowledged, stale = [], 0
+        for index in range(appends):
+            user_id, session_id = sessions[(worker * tasks + number + index) % len(sessions)]
+            key = f"p{worker}_{number}_{index}"
+            event = Event(
+                author=f"p{worker}",
+                actions=EventActions(state_delta={key: 1, f"app:{key}": 1, f"user:{key}": 1}),
+            )
+            while True:
+                session = await service.get_session(
+                    app_name=APP,
+                    user_id=user_id,
+                    session_id=session_id,
+                    config=GetSessionConfig(num_recent_events=0),
+                )
+                try:
+                    await service.append_event(session, event)
+                except StaleSessionError:
+                    stale += 1
+                    continue
+                acknowledged.append((session_id, key, event.id))
+                break
+        return acknowledged, stale
+
+    async def run() -> tuple[list[tuple[str, str, str]], int]:
+        async with open_session_service(create_tables=False, **options) as service:
+            results = await asyncio.gather(*(task(service, number) for number in range(tasks)))
+        return [item for acked, _ in results for item in acked], sum(s for _, s in results)
 
     return asyncio.run(run())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -29,6 +30,27 @@ _PREPARED_STATEMENT_LOST = (
     asyncpg.InvalidSQLStatementNameError,
     asyncpg.DuplicatePreparedStatementError,
 )
+# A connection the server ended (pg_terminate_backend, a restart) while it sat idle in the
+# pool: asyncpg read the server's FATAL message with no call waiting, left its protocol in
+# the error-consume (2), failed (1) or terminating (4) state, and the next call on it fails
+# before sending anything. Only these messages of the exact class InternalClientError:
+# its subclasses (OutdatedSchemaCacheError, ...) and its other messages are bugs to see.
+_DEAD_PROTOCOL = re.compile(
+    r"cannot switch to state \d+; "
+    r"(another operation \([124]\) is in progress|protocol is in the \"failed\" state)"
+)
+# A pooled connection found closed when a call starts (asyncpg's `_check_open`). Other
+# InterfaceErrors (released connection, closed pool, concurrent use) are programming errors.
+_CLOSED_CONNECTION = re.compile(r"(^|the underlying )connection is closed$")
+
+
+def _connection_lost(error: BaseException) -> bool:
+    """True for the asyncpg errors with no SQLSTATE that mean "this connection died"."""
+    if type(error) is asyncpg.InternalClientError:
+        return _DEAD_PROTOCOL.fullmatch(str(error)) is not None
+    if type(error) is asyncpg.InterfaceError:
+        return _CLOSED_CONNECTION.search(str(error)) is not None
+    return False
 
 
 def _unavailable_message(error: BaseException) -> str:
@@ -69,3 +91,7 @@ def translate_errors(table: str) -> Iterator[None]:
         ) from error
     except _UNAVAILABLE as error:
         raise StoreUnavailableError(_unavailable_message(error)) from error
+    except (asyncpg.InternalClientError, asyncpg.InterfaceError) as error:
+        if not _connection_lost(error):
+            raise
+        raise StoreUnavailableError(f"PostgreSQL closed the connection: {error}") from error
