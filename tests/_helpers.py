@@ -107,3 +107,13 @@ def report_figures(test: str, **figures: Any) -> None:
     if path:
         with open(path, "a", encoding="utf-8") as report:
             report.write(json.dumps({"test": test, **figures}, sort_keys=True) + "\n")
+
+
+async def drop_store_tables(pool_options: PoolOptions) -> None:
+    """Drop every table in the test's schema: the tables vanishing under a running app."""
+    connection = await asyncpg.connect(pool_options["dsn"])
+    try:
+        schema = pool_options["server_settings"]["search_path"]
+        await connection.execute(f"DROP SCHEMA {schema} CASCADE; CREATE SCHEMA {schema}")
+    finally:
+        await connection.close()

@@ -10,7 +10,7 @@ from google.adk.events.event import Event
 from google.adk.events.event_actions import EventActions
 from google.adk.sessions.base_session_service import GetSessionConfig
 
-from fastapi_adk_store import open_session_service
+from fastapi_adk_store import AsyncpgADKStore, AsyncpgConfig, open_session_service
 
 APP = "proc_app"
 USER = "proc_user"
@@ -115,5 +115,17 @@ def append_from_tasks(
         async with open_session_service(create_tables=False, **options) as service:
             results = await asyncio.gather(*(task(service, number) for number in range(tasks)))
         return [item for acked, _ in results for item in acked], sum(s for _, s in results)
+
+    return asyncio.run(run())
+
+
+def migrate_at_once(options: dict[str, Any], barrier: Any) -> list[int]:
+    """Open the store without migrating, wait for every worker, migrate: versions applied."""
+
+    async def run() -> list[int]:
+        store = AsyncpgADKStore(AsyncpgConfig(pool_config={**options, "min_size": 1}))
+        async with store.sessions.opened(create_tables=False, check_schema=False) as sessions:
+            barrier.wait()
+            return [migration.version for migration in await sessions.migrate()]
 
     return asyncio.run(run())

@@ -12,7 +12,7 @@ from google.adk.errors.already_exists_error import AlreadyExistsError
 from google.adk.events.event import Event
 from google.adk.events.event_actions import EventActions
 
-from fastapi_adk_store import AsyncpgSessionService
+from fastapi_adk_store import SCHEMA_VERSION, AsyncpgSessionService
 
 from ._workers import (
     APP,
@@ -153,4 +153,4 @@ async def test_processes_creating_tables_at_once_all_succeed(
             for _ in range(PROCESSES)
         )
     )
-    assert versions == [1] * PROCESSES
+    assert versions == [SCHEMA_VERSION] * PROCESSES

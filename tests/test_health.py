@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from fastapi_adk_store import SCHEMA_VERSION, ADKStore, StoreSettings
 
-from ._helpers import PoolOptions, client_for, free_port, make_settings
+from ._helpers import PoolOptions, client_for, drop_store_tables, free_port, make_settings
 
 
 def _app(plugin: ADKStore) -> FastAPI:
@@ -31,10 +31,10 @@ async def test_health_reports_schema_and_pool(store_settings: StoreSettings) -> 
 
 
 async def test_health_without_tables_is_503(pool_options: PoolOptions) -> None:
-    """Started without creating the tables, the app is not healthy: 503 SCHEMA_MISSING."""
-    settings = make_settings(pool_options, create_tables=False)
-    async with LifespanManager(_app(ADKStore(settings))) as manager:
+    """Tables gone under a running app: not healthy, 503 SCHEMA_MISSING."""
+    async with LifespanManager(_app(ADKStore(make_settings(pool_options)))) as manager:
         async with client_for(manager) as client:
+            await drop_store_tables(pool_options)
             response = await client.get("/health")
     assert response.status_code == 503
     assert response.json()["code"] == "SCHEMA_MISSING"

@@ -32,6 +32,7 @@ from google.adk.events.event import Event
 from google.adk.events.event_actions import EventActions
 
 from fastapi_adk_store import (
+    SCHEMA_VERSION,
     AsyncpgADKStore,
     AsyncpgConfig,
     AsyncpgSessionService,
@@ -253,7 +254,7 @@ async def test_session_lifecycle_through_pgbouncer(bounced_service: AsyncpgSessi
     listed = await bounced_service.list_sessions(app_name=APP, user_id=USER)
     assert [s.id for s in listed.sessions] == ["s1"]
     assert await bounced_service.get_user_state(app_name=APP, user_id=USER) == {"u": 2}
-    assert await bounced_service.store.schema_version() == 1
+    assert await bounced_service.store.schema_version() == SCHEMA_VERSION
     await bounced_service.delete_session(app_name=APP, user_id=USER, session_id="s1")
     assert await bounced_service.get_session(app_name=APP, user_id=USER, session_id="s1") is None
     assert (await bounced_service.list_sessions(app_name=APP, user_id=USER)).sessions == []
@@ -266,7 +267,7 @@ async def test_workers_creating_tables_at_once_through_pgbouncer(
     stores = [_store(bouncer, tables, min_size=1, max_size=1) for _ in range(8)]
     try:
         await asyncio.gather(*(store.create_tables() for store in stores))
-        assert [await store.schema_version() for store in stores] == [1] * len(stores)
+        assert [await store.schema_version() for store in stores] == [SCHEMA_VERSION] * len(stores)
     finally:
         await asyncio.gather(*(store.close() for store in stores))
 
@@ -386,9 +387,10 @@ async def _read_twice_around_a_pinned_server(
         async with blocker.transaction():
             pinned: int = await blocker.fetchval("SELECT pg_backend_pid()")
             if store.config.pool_config["statement_cache_size"] > 0:
+                # The app-state read prepared on this server (the schema check may have too).
                 prepared = await blocker.fetchval(
                     "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE $1",
-                    f"%{table}%",
+                    f"SELECT state FROM %{table}% WHERE app_name = $1",
                 )
                 assert prepared == 1, "PgBouncer did not hand out the last used server"
             second = await store.get_app_state(APP)

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
@@ -18,6 +19,7 @@ from pydantic import ValidationError
 from fastapi_adk_store import (
     AsyncpgADKStore,
     AsyncpgSessionService,
+    SchemaMissingError,
     StoreUnavailableError,
     build_store,
 )
@@ -189,12 +191,20 @@ async def test_provider_without_lifespan_says_how_to_fix() -> None:
 
 
 async def test_create_tables_false_leaves_schema_alone(pool_options: dict[str, Any]) -> None:
-    """With create_tables off the lifespan creates nothing; the router answers 503."""
+    """With create_tables off the lifespan creates nothing and fails fast without tables."""
     app = make_app(ADKStore(make_settings(pool_options, create_tables=False)))
-    async with LifespanManager(app) as manager, client_for(manager) as client:
-        response = await client.get("/apps/a/users/u/sessions")
-    assert response.status_code == 503
-    assert response.json()["code"] == "SCHEMA_MISSING"
+    with pytest.raises(SchemaMissingError, match="fastapi-adk-store migrate"):
+        async with LifespanManager(app):
+            pass
+    connection = await asyncpg.connect(pool_options["dsn"])
+    try:
+        schema = pool_options["server_settings"]["search_path"]
+        tables = await connection.fetchval(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = $1", schema
+        )
+    finally:
+        await connection.close()
+    assert tables == 0
 
 
 async def test_start_fails_fast_when_database_is_unreachable() -> None:

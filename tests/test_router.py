@@ -32,7 +32,7 @@ from fastapi_adk_store.web.errors import RETRY_AFTER_SECONDS
 from fastapi_adk_store.web.models import NEXT_PAGE_TOKEN_HEADER, ErrorCode
 from fastapi_adk_store.web.plugin import ADKStore, get_session_service
 
-from ._helpers import client_for, free_port, make_app, make_settings
+from ._helpers import client_for, drop_store_tables, free_port, make_app, make_settings
 
 SESSIONS = "/apps/a/users/u/sessions"
 
@@ -432,9 +432,10 @@ async def test_unreachable_database_is_503_with_retry_after() -> None:
 
 
 async def test_missing_tables_are_503_schema_missing(pool_options: dict[str, Any]) -> None:
-    """Tables absent (create_tables off): 503 SCHEMA_MISSING, not an empty list."""
-    app = make_app(ADKStore(make_settings(pool_options, create_tables=False)))
+    """Tables gone under a running app: 503 SCHEMA_MISSING, not an empty list."""
+    app = make_app(ADKStore(make_settings(pool_options)))
     async with LifespanManager(app) as manager, client_for(manager) as client:
+        await drop_store_tables(pool_options)
         response = await client.get(SESSIONS)
     assert _error(response) == (503, ErrorCode.SCHEMA_MISSING)
     assert "Retry-After" in response.headers

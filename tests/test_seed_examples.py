@@ -19,6 +19,7 @@ from google.adk.events.event import Event
 from google.genai import types
 
 from fastapi_adk_store import (
+    SCHEMA_VERSION,
     AmbiguousSessionError,
     AsyncpgADKStore,
     AsyncpgConfig,
@@ -73,7 +74,7 @@ async def test_connection_by_individual_parameters(pool_options: PoolOptions) ->
     store = AsyncpgADKStore(config)
     try:
         await store.create_tables()
-        assert await store.schema_version() == 1
+        assert await store.schema_version() == SCHEMA_VERSION
     finally:
         await store.close()
 

@@ -10,6 +10,7 @@ from google.adk.events.event import Event
 from google.adk.platform import time as platform_time
 
 from fastapi_adk_store import (
+    SCHEMA_VERSION,
     AlreadyExistsError,
     AsyncpgADKStore,
     AsyncpgConfig,
@@ -89,7 +90,7 @@ async def test_create_tables_twice_is_harmless(store: AsyncpgADKStore) -> None:
     await store.create_tables()
     record = await store.get_session("s", app_name="app", user_id="user")
     assert record is not None and record.state == {"k": 1}
-    assert await store.schema_version() == 1
+    assert await store.schema_version() == SCHEMA_VERSION
 
 
 async def test_unreachable_server_raises_store_unavailable() -> None:

@@ -128,12 +128,16 @@ async def _opened(
     create_tables: bool,
     embedded_data_dir: Path | str | None,
 ) -> AsyncIterator[AsyncpgADKStore]:
-    """Embedded server when no server is named, then the pool and the schema."""
+    """Embedded server when no server is named, then the pool, then the schema: migrated
+    with `create_tables`, else checked (SchemaMissingError, SchemaOutdatedError)."""
     async with embedded_dsn(_needs_embedded(pool_options), embedded_data_dir) as server_dsn:
         if server_dsn is not None:
             pool_options = {**pool_options, "dsn": server_dsn}
         config = AsyncpgConfig(pool_config=pool_options, extension_config=extension_config)
-        async with AsyncpgADKStore(config).opened(create_tables=create_tables) as store:
+        # min_size=0 asks to start without the database: the schema is not checked then.
+        lazy = pool_options.get("min_size") == 0
+        store = AsyncpgADKStore(config)
+        async with store.opened(create_tables=create_tables, check_schema=not lazy):
             yield store
 
 

@@ -3,6 +3,7 @@
 Exception
 ├── StoreError                       anything this package raises on purpose
 │   ├── SchemaMissingError           tables absent: run create_tables() / migrate
+│   ├── SchemaOutdatedError          tables at another version: fastapi-adk-store migrate
 │   ├── ConfigurationError(ValueError)  bad table name, pool option or setting
 │   ├── AmbiguousSessionError(LookupError)  a bare session id matches several sessions
 │   ├── EventTooLargeError(ValueError)      an event over the configured byte limit
@@ -34,6 +35,7 @@ __all__ = [
     "EventTooLargeError",
     "InvalidValueError",
     "SchemaMissingError",
+    "SchemaOutdatedError",
     "SessionAlreadyExistsError",
     "SessionNotFoundError",
     "StaleSessionError",
@@ -51,10 +53,27 @@ class SchemaMissingError(StoreError):
 
     def __init__(self, table: str) -> None:
         super().__init__(
-            f"table {table} does not exist: call `await store.create_tables()` "
-            "(or start the app with ADK_STORE_CREATE_TABLES=true) before using the store"
+            f"table {table} does not exist: run `fastapi-adk-store migrate`, call "
+            "`await store.create_tables()`, or start the app with ADK_STORE_CREATE_TABLES=true"
         )
         self.table = table
+
+
+class SchemaOutdatedError(StoreError):
+    """The tables are at another schema version than this release's migrations end at."""
+
+    def __init__(self, table: str, found: int, expected: int) -> None:
+        if found < expected:
+            fix = "run `fastapi-adk-store migrate` (or start with ADK_STORE_CREATE_TABLES=true)"
+        else:
+            fix = "upgrade fastapi-adk-store: the database was migrated by a newer release"
+        super().__init__(
+            f"the tables of {table} are at schema version {found}, this release needs "
+            f"{expected}: {fix}"
+        )
+        self.table = table
+        self.found = found
+        self.expected = expected
 
 
 class ConfigurationError(StoreError, ValueError):

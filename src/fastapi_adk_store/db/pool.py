@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol, Self
 
 import asyncpg
 
 from ..defaults import POOL_MAX_SIZE, POOL_OPTIONS, pool_min_size
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, SchemaMissingError, SchemaOutdatedError
 from .errors import translate_errors
+from .migrations import Migration, Migrator
 
 __all__ = [
     "FixedPool",
@@ -155,37 +156,44 @@ class PooledStore:
         await self._pool_source.close_pool()
 
     async def create_tables(self) -> None:
-        """Bring the store's tables into place (each store says how)."""
+        """Bring the store's tables to the current version (each store says how)."""
         raise NotImplementedError
 
-    async def _create_schema_once(
-        self, *, version_sql: str, version: int, lock_key: str, ddl: str, record_sql: str
-    ) -> None:
-        """Run `ddl` and record `version`, unless `version_sql` already answers `version`.
+    async def check_schema(self) -> None:
+        """Raise unless the tables are at the current version (each store says how)."""
+        raise NotImplementedError
 
-        The DDL runs in one transaction under an advisory lock keyed by `lock_key`, so
-        many processes starting at once on an empty database do it once and none fails.
-        `record_sql` takes the version as $1. When the schema is in place this only
-        reads, so a role without CREATE privilege can start.
-        """
+    async def _applied_version(self, migrator: Migrator) -> int:
         async with self._connection() as connection:
-            with suppress(asyncpg.UndefinedTableError):
-                if await connection.fetchval(version_sql) == version:
-                    return
-        async with self._connection() as connection, connection.transaction():
-            await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", lock_key)
-            await connection.execute(ddl)
-            await connection.execute(record_sql, version)
+            return await migrator.applied(connection)
+
+    async def _apply_migrations(self, migrator: Migrator) -> list[Migration]:
+        async with self._connection() as connection:
+            return await migrator.apply(connection)
+
+    async def _check_schema(self, migrator: Migrator) -> None:
+        """Raise unless the database is at the version the package's migrations end at."""
+        applied = await self._applied_version(migrator)
+        if applied == 0:
+            raise SchemaMissingError(self._missing_table)
+        if applied != migrator.latest:
+            raise SchemaOutdatedError(self._missing_table, applied, migrator.latest)
 
     @asynccontextmanager
-    async def opened(self, *, create_tables: bool = True) -> AsyncIterator[Self]:
-        """Open the pool now (creating the tables, or not), and close it on exit.
+    async def opened(
+        self, *, create_tables: bool = True, check_schema: bool = True
+    ) -> AsyncIterator[Self]:
+        """Open the pool now and close it on exit; a wrong DSN or a down server fails here.
 
-        A wrong DSN or a down server fails here rather than on the first call.
+        `create_tables` migrates the tables to the current version; without it,
+        `check_schema` fails fast on missing or outdated tables (SchemaMissingError,
+        SchemaOutdatedError). With neither, only the pool opens (the CLI's way).
         """
         try:
             if create_tables:
                 await self.create_tables()
+            elif check_schema:
+                await self.check_schema()
             else:
                 await self.get_pool()
             yield self

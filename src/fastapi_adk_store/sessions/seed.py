@@ -199,13 +199,16 @@ class AsyncpgADKStore:
         await self.sessions.close()
 
     @asynccontextmanager
-    async def opened(self, *, create_tables: bool = True) -> AsyncIterator[AsyncpgADKStore]:
-        """Open the pool now (creating the tables, or not), and close it on exit."""
-        async with self.sessions.opened(create_tables=create_tables):
+    async def opened(
+        self, *, create_tables: bool = True, check_schema: bool = True
+    ) -> AsyncIterator[AsyncpgADKStore]:
+        """Open the pool now and close it on exit (see `SessionStore.opened`)."""
+        async with self.sessions.opened(create_tables=create_tables, check_schema=check_schema):
             yield self
 
     async def create_tables(self) -> None:
-        """Create the tables and indexes if absent; safe when many processes start at once."""
+        """Create or migrate the tables to the current version; safe when many processes
+        start at once (one migrates, the others wait for it)."""
         await self.sessions.create_tables()
 
     async def schema_version(self) -> int | None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields
 from typing import Final
 
 from ..db.identifiers import quote_identifier, unqualified
+from ..db.migrations import Migrator, latest_version, load_migrations
 from ..db.statements import Statement
 from ..defaults import (
     APP_STATE_TABLE,
@@ -25,7 +26,8 @@ from ..errors import ConfigurationError
 
 __all__ = ["SCHEMA_VERSION", "SessionTables", "Statements", "build_statements"]
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = latest_version("sessions")
+"""The schema version this release's migrations bring the tables to."""
 
 _OWNER_DDL_FORBIDDEN = re.compile(r";|--|/\*")
 
@@ -68,64 +70,13 @@ def _owner_column(ddl: str | None) -> tuple[str, str] | None:
 
 # --- schema -------------------------------------------------------------------------------
 
-_CREATE_SCHEMA: Final = """
-CREATE TABLE IF NOT EXISTS {sessions} (
-    app_name    TEXT        NOT NULL,
-    user_id     TEXT        NOT NULL,
-    id          TEXT        NOT NULL,
-    state       JSONB       NOT NULL DEFAULT '{{}}'::jsonb,
-    create_time TIMESTAMPTZ NOT NULL DEFAULT now(),
-    -- epoch seconds: ADK's Session.last_update_time, kept bit-exact
-    update_time DOUBLE PRECISION NOT NULL DEFAULT extract(epoch FROM now()),
-    revision    BIGINT      NOT NULL DEFAULT 0,{owner_column_ddl}
-    PRIMARY KEY (app_name, user_id, id)
-) WITH (fillfactor = 80);
-CREATE INDEX IF NOT EXISTS {sessions_by_update_index}
-    ON {sessions} (app_name, user_id, update_time, id);
-CREATE INDEX IF NOT EXISTS {sessions_by_id_index} ON {sessions} (id);
-
-CREATE TABLE IF NOT EXISTS {events} (
-    app_name      TEXT        NOT NULL,
-    user_id       TEXT        NOT NULL,
-    session_id    TEXT        NOT NULL,
-    id            TEXT        NOT NULL,
-    invocation_id TEXT        NOT NULL DEFAULT '',
-    author        TEXT        NOT NULL DEFAULT '',
-    -- epoch seconds: ADK's Event.timestamp, exact for ordering and after_timestamp
-    timestamp     DOUBLE PRECISION NOT NULL,
-    event_data    JSONB       NOT NULL,
-    PRIMARY KEY (app_name, user_id, session_id, id),
-    FOREIGN KEY (app_name, user_id, session_id)
-        REFERENCES {sessions} (app_name, user_id, id) ON DELETE CASCADE
-);
-CREATE INDEX IF NOT EXISTS {events_by_time_index}
-    ON {events} (app_name, user_id, session_id, timestamp, id);
-
-CREATE TABLE IF NOT EXISTS {app_states} (
-    app_name    TEXT        PRIMARY KEY,
-    state       JSONB       NOT NULL DEFAULT '{{}}'::jsonb,
-    update_time TIMESTAMPTZ NOT NULL DEFAULT now()
-);
-
-CREATE TABLE IF NOT EXISTS {user_states} (
-    app_name    TEXT        NOT NULL,
-    user_id     TEXT        NOT NULL,
-    state       JSONB       NOT NULL DEFAULT '{{}}'::jsonb,
-    update_time TIMESTAMPTZ NOT NULL DEFAULT now(),
-    PRIMARY KEY (app_name, user_id)
-);
-
-CREATE TABLE IF NOT EXISTS {schema_versions} (
-    version    INTEGER     PRIMARY KEY,
-    applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
-);
-"""
+# The tables themselves come from db/migrations/sessions/*.sql.
 
 _RECORD_SCHEMA_VERSION: Final = (
     "INSERT INTO {schema_versions} (version) VALUES (:version) ON CONFLICT (version) DO NOTHING"
 )
-# NULL when any table is missing: create_tables() then runs its DDL; otherwise it needs
-# no CREATE privilege on a database whose schema is already in place.
+# NULL when any table is missing: the migrations then start from version 1 (whose DDL
+# is all IF NOT EXISTS); UndefinedTableError when the version table itself is.
 _GET_SCHEMA_VERSION: Final = """
 SELECT max(version) FROM {schema_versions}
 WHERE num_nulls(to_regclass('{sessions}'), to_regclass('{events}'),
@@ -313,10 +264,8 @@ _GET_APP_STATE: Final = "SELECT state FROM {app_states} WHERE app_name = :app_na
 class Statements:
     """The session store's SQL, formatted for one set of table names."""
 
-    create_schema: str
-    record_schema_version: Statement
+    migrator: Migrator
     get_schema_version: Statement
-    schema_lock_key: str
     create_session: Statement
     get_session: Statement
     get_events: Statement
@@ -365,10 +314,13 @@ def build_statements(tables: SessionTables, owner_id_column_ddl: str | None = No
         return Statement.parse(template.format(**parts))
 
     return Statements(
-        create_schema=_CREATE_SCHEMA.format(**parts),
-        record_schema_version=statement(_RECORD_SCHEMA_VERSION),
+        migrator=Migrator(
+            load_migrations("sessions", parts),
+            version_sql=statement(_GET_SCHEMA_VERSION).text,
+            record_sql=statement(_RECORD_SCHEMA_VERSION).text,
+            lock_key=f"fastapi_adk_store:{tables.sessions}",
+        ),
         get_schema_version=statement(_GET_SCHEMA_VERSION),
-        schema_lock_key=f"fastapi_adk_store:{tables.sessions}",
         create_session=statement(_CREATE_SESSION),
         get_session=statement(_GET_SESSION),
         get_events=statement(_GET_EVENTS),

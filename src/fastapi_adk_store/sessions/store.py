@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 
 from ..db.json import for_jsonb, from_jsonb, loads
+from ..db.migrations import Migration
 from ..db.pool import PooledStore, PoolSource
 from ..errors import (
     ConfigurationError,
@@ -34,7 +35,7 @@ from .records import (
     event_record,
     session_record,
 )
-from .sql import SCHEMA_VERSION, SessionTables, Statements, build_statements
+from .sql import SessionTables, Statements, build_statements
 
 __all__ = ["SessionStore"]
 
@@ -80,13 +81,21 @@ class SessionStore(PooledStore):
         When the schema is already in place this only reads, so a role without CREATE
         privilege can start against a database someone else migrated.
         """
-        await self._create_schema_once(
-            version_sql=self._sql.get_schema_version.text,
-            version=SCHEMA_VERSION,
-            lock_key=self._sql.schema_lock_key,
-            ddl=self._sql.create_schema,
-            record_sql=self._sql.record_schema_version.text,
-        )
+        await self.migrate()
+
+    async def migrate(self) -> list[Migration]:
+        """Apply the pending migrations (often none); return those this call applied."""
+        return await self._apply_migrations(self._sql.migrator)
+
+    async def pending_migrations(self) -> list[Migration]:
+        """The migrations the database still lacks, in order (their SQL for a dry run)."""
+        migrator = self._sql.migrator
+        return migrator.pending(await self._applied_version(migrator))
+
+    async def check_schema(self) -> None:
+        """Raise SchemaMissingError (no tables) or SchemaOutdatedError (another version:
+        run `fastapi-adk-store migrate`) unless the tables are at `SCHEMA_VERSION`."""
+        await self._check_schema(self._sql.migrator)
 
     async def schema_version(self) -> int | None:
         """The applied schema version; raises SchemaMissingError before create_tables()."""
