@@ -1,0 +1,224 @@
+"""What an operator runs on the session tables: purge, stats and health checks.
+
+Kept apart from `store.py`, which serves the requests: nothing here is on a hot path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final
+
+import asyncpg
+
+from ..db.pool import PooledStore
+from ..db.statements import Statement
+from .sql import SCHEMA_VERSION
+from .store import SessionStore
+
+__all__ = ["Check", "PurgeCounts", "SessionMaintenance", "StoreStats", "TableStats"]
+
+# Sessions last updated before :cutoff (epoch seconds), of one app or all (:app_name NULL).
+_DOOMED: Final = """
+SELECT s.app_name, s.user_id, s.id FROM {sessions} s
+WHERE s.update_time < :cutoff AND (:app_name::text IS NULL OR s.app_name = :app_name)
+"""
+_COUNT_DOOMED: Final = """
+WITH doomed AS ({doomed})
+SELECT (SELECT count(*) FROM doomed) AS sessions,
+       (SELECT count(*) FROM {events} e JOIN doomed d
+          ON e.app_name = d.app_name AND e.user_id = d.user_id AND e.session_id = d.id)
+           AS events
+"""
+# One batch: its events are counted, then the sessions deleted (events go by cascade).
+_PURGE_BATCH: Final = """
+WITH doomed AS ({doomed} LIMIT :batch_size FOR UPDATE SKIP LOCKED),
+counted AS (
+    SELECT count(*) AS events FROM {events} e JOIN doomed d
+      ON e.app_name = d.app_name AND e.user_id = d.user_id AND e.session_id = d.id
+), gone AS (
+    DELETE FROM {sessions} t USING doomed d
+    WHERE t.app_name = d.app_name AND t.user_id = d.user_id AND t.id = d.id
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM gone) AS sessions, (SELECT events FROM counted) AS events
+"""
+_TABLE_STATS: Final = """
+SELECT t.name, (SELECT reltuples::bigint FROM pg_class WHERE oid = t.oid) AS estimated_rows,
+       pg_table_size(t.oid) AS table_bytes, pg_indexes_size(t.oid) AS index_bytes
+FROM (VALUES {table_values}) AS t(name, oid)
+"""
+_SESSION_STATS: Final = """
+SELECT count(*) AS sessions, min(update_time) AS oldest, max(update_time) AS newest
+FROM {sessions}
+"""
+_SESSIONS_PER_APP: Final = (
+    "SELECT app_name, count(*) AS sessions FROM {sessions} GROUP BY app_name "
+    "ORDER BY sessions DESC, app_name LIMIT 20"
+)
+_PRIVILEGES: Final = "SELECT has_table_privilege($1, 'SELECT, INSERT, UPDATE, DELETE')"
+
+
+@dataclass(frozen=True)
+class PurgeCounts:
+    """What a purge removed (or, dry, would remove)."""
+
+    sessions: int
+    events: int
+
+
+@dataclass(frozen=True)
+class TableStats:
+    name: str
+    estimated_rows: int
+    table_bytes: int
+    index_bytes: int
+
+
+@dataclass(frozen=True)
+class StoreStats:
+    """Sizes and counts of the session tables."""
+
+    tables: list[TableStats]
+    sessions: int
+    oldest: datetime | None
+    newest: datetime | None
+    sessions_per_app: list[tuple[str, int]]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One finding of `diagnose`: `fix` says what to do when it is not ok."""
+
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def _when(epoch: float | None) -> datetime | None:
+    return datetime.fromtimestamp(epoch, UTC) if epoch is not None else None
+
+
+class SessionMaintenance(PooledStore):
+    """Purge, stats and checks over the same pool and tables as `store`."""
+
+    def __init__(self, store: SessionStore) -> None:
+        super().__init__(store.pool_source, missing_table=store.tables.sessions)
+        self._store = store
+        names = store.tables.quoted()
+        doomed = _DOOMED.format(**names)
+        self._count = Statement.parse(_COUNT_DOOMED.format(doomed=doomed, **names))
+        self._purge = Statement.parse(_PURGE_BATCH.format(doomed=doomed, **names))
+        values = ", ".join(f"('{n}', to_regclass('{q}'))" for n, q in names.items())
+        self._table_stats = _TABLE_STATS.format(table_values=values)
+        self._session_stats = _SESSION_STATS.format(**names)
+        self._per_app = _SESSIONS_PER_APP.format(**names)
+
+    async def purge(
+        self,
+        *,
+        older_than: float,
+        app_name: str | None = None,
+        dry_run: bool = False,
+        batch_size: int = 1000,
+    ) -> PurgeCounts:
+        """Delete sessions (with their events) last updated more than `older_than`
+        seconds ago, in batches of `batch_size`, each its own transaction."""
+        cutoff = datetime.now(UTC).timestamp() - older_than
+        where = {"cutoff": cutoff, "app_name": app_name}
+        async with self._connection() as connection:
+            if dry_run:
+                row = await connection.fetchrow(self._count.text, *self._count.args(**where))
+                return PurgeCounts(row["sessions"], row["events"])
+            sessions = events = 0
+            args = self._purge.args(**where, batch_size=batch_size)
+            while True:
+                row = await connection.fetchrow(self._purge.text, *args)
+                sessions, events = sessions + row["sessions"], events + row["events"]
+                if row["sessions"] < batch_size:
+                    return PurgeCounts(sessions, events)
+
+    async def stats(self) -> StoreStats:
+        """Row estimates, sizes, the oldest and newest session, sessions per app."""
+        async with self._connection() as connection:
+            tables = [
+                TableStats(r["name"], max(r["estimated_rows"] or 0, 0), r[2] or 0, r[3] or 0)
+                for r in await connection.fetch(self._table_stats)
+            ]
+            row = await connection.fetchrow(self._session_stats)
+            per_app = [
+                (r["app_name"], r["sessions"]) for r in await connection.fetch(self._per_app)
+            ]
+        return StoreStats(
+            tables, row["sessions"], _when(row["oldest"]), _when(row["newest"]), per_app
+        )
+
+    async def diagnose(self, *, statement_cache_size: int) -> list[Check]:
+        """Connection, server version, schema version, pooling mode, privileges."""
+        async with self._connection() as connection:
+            checks = [self._server_check(connection), await self._schema_check()]
+            checks.append(await self._pooling_check(connection, statement_cache_size))
+            checks.append(await self._privilege_check(connection))
+        return checks
+
+    @staticmethod
+    def _server_check(connection: asyncpg.Connection) -> Check:
+        version = connection.get_server_version()
+        shown = f"{version.major}.{version.minor}"
+        if version.major >= 12:
+            return Check("server", True, f"PostgreSQL {shown}")
+        return Check("server", False, f"PostgreSQL {shown}", "use PostgreSQL 12 or newer")
+
+    async def _schema_check(self) -> Check:
+        pending = await self._store.pending_migrations()
+        try:
+            version = await self._store.schema_version()
+        except Exception as error:  # the tables may be missing entirely
+            version = None
+            reason = str(error)
+        else:
+            reason = f"version {version}"
+        if not pending and version == SCHEMA_VERSION:
+            return Check("schema", True, f"version {version}, as this release expects")
+        return Check(
+            "schema",
+            False,
+            f"{reason}; this release needs {SCHEMA_VERSION}",
+            "run `fastapi-adk-store migrate` (a database newer than the package: upgrade it)",
+        )
+
+    async def _pooling_check(self, connection: asyncpg.Connection, cache_size: int) -> Check:
+        # A transaction pooler (PgBouncer) gives each transaction some server backend: pin
+        # one from a second client between two reads, and the first client moves, or the
+        # second got the first one's backend. Direct connections keep their own backends.
+        pid = "SELECT pg_backend_pid()"
+        before = await connection.fetchval(pid)
+        async with self._connection() as other, other.transaction():
+            pinned = await other.fetchval(pid)
+            after = await connection.fetchval(pid)
+        if before == after and pinned != before:
+            return Check("pooling", True, "direct connections (no transaction pooler)")
+        if cache_size == 0:
+            return Check("pooling", True, "transaction pooling, statement cache off")
+        return Check(
+            "pooling",
+            False,
+            f"transaction pooling with statement_cache_size={cache_size}",
+            "set ADK_STORE_STATEMENT_CACHE_SIZE=0 behind PgBouncer's transaction pooling",
+        )
+
+    async def _privilege_check(self, connection: asyncpg.Connection) -> Check:
+        missing = []
+        for name in self._store.tables.quoted().values():
+            exists = await connection.fetchval("SELECT to_regclass($1) IS NOT NULL", name)
+            if exists and not await connection.fetchval(_PRIVILEGES, name):
+                missing.append(name)
+        if not missing:
+            return Check("privileges", True, "SELECT, INSERT, UPDATE, DELETE on every table")
+        return Check(
+            "privileges",
+            False,
+            f"missing on {', '.join(missing)}",
+            "GRANT SELECT, INSERT, UPDATE, DELETE on those tables to this role",
+        )
