@@ -27,7 +27,7 @@ from sqlspec.extensions.adk import SQLSpecSessionService
 
 from fastapi_adk_store import AsyncpgADKStore, AsyncpgSessionService, ConfigurationError
 from fastapi_adk_store.db.pool import FixedPool
-from fastapi_adk_store.sessions.importers import ImportCounts, import_sessions
+from fastapi_adk_store.sessions.importers import ImportCounts, SourceKind, import_sessions
 from fastapi_adk_store.sessions.records import SessionLimits
 from fastapi_adk_store.sessions.store import SessionStore
 
@@ -49,25 +49,29 @@ class Source:
     schema: str
 
 
-def _rich_events(start: float) -> list[Event]:
+def _rich_events() -> list[Event]:
     """Text, a function call and its response, inline bytes, unicode, metadata, state."""
     call = types.FunctionCall(id="call-1", name="lookup", args={"q": "Zürich", "n": 3})
     answer = types.FunctionResponse(id="call-1", name="lookup", response={"hits": ["€", "✓"]})
     image = types.Part(inline_data=types.Blob(mime_type="image/png", data=PNG))
     return [
-        Event(author="user", content=types.Content(role="user", parts=[types.Part(text="你好 🌍")])),
-        Event(author="agent", content=types.Content(role="model", parts=[types.Part(function_call=call)])),
-        Event(author="agent", content=types.Content(role="user", parts=[types.Part(function_response=answer)])),
+        Event(author="user", content=_content("user", types.Part(text="你好 🌍"))),
+        Event(author="agent", content=_content("model", types.Part(function_call=call))),
+        Event(author="agent", content=_content("user", types.Part(function_response=answer))),
         Event(
             author="agent",
-            content=types.Content(role="model", parts=[types.Part(text="Привет — ok"), image]),
+            content=_content("model", types.Part(text="Привет — ok"), image),
             custom_metadata={"trace": {"span": "ab12", "score": 0.25}, "tags": ["a", "ß"]},
             actions=EventActions(
                 state_delta={"step": 2, "app:counter": 7, "user:lang": "日本語", "temp:x": 1}
             ),
         ),
-        Event(author="agent", content=types.Content(role="model", parts=[types.Part(text=BIG_TEXT)])),
-    ]  # fmt: skip
+        Event(author="agent", content=_content("model", types.Part(text=BIG_TEXT))),
+    ]
+
+
+def _content(role: str, *parts: types.Part) -> types.Content:
+    return types.Content(role=role, parts=list(parts))
 
 
 async def _populate(service: BaseSessionService, *, big: bool = True) -> dict[Key, int]:
@@ -80,10 +84,12 @@ async def _populate(service: BaseSessionService, *, big: bool = True) -> dict[Ke
         session = await service.create_session(
             app_name=APP, user_id=user, session_id=session_id, state=state
         )
-        events = _rich_events(clock) if number == 0 else [
-            Event(author="user", content=types.Content(role="user", parts=[types.Part(text=f"m{i}")]))
-            for i in range(number)
-        ]  # fmt: skip
+        events = (
+            _rich_events()
+            if number == 0
+            else [Event(author="user", content=_content("user", types.Part(text=f"m{i}")))
+                  for i in range(number)]
+        )  # fmt: skip
         if not big and number == 0:
             events = events[:-1]
         for event in events:
@@ -103,7 +109,9 @@ async def _adk_source(dsn: str) -> AsyncIterator[Source]:
         service = DatabaseSessionService(
             url, connect_args={"server_settings": {"search_path": schema}}
         )
-        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2, **options)
+        pool = await asyncpg.create_pool(
+            dsn, min_size=1, max_size=2, server_settings=options["server_settings"]
+        )
         try:
             yield Source(service, pool, schema)
         finally:
@@ -117,12 +125,19 @@ async def _sqlspec_source(dsn: str, tables: dict[str, str] | None = None) -> Asy
     async with fresh_schema(dsn) as options:
         schema = options["server_settings"]["search_path"]
         config = SqlspecConfig(
-            connection_config={"dsn": dsn, "min_size": 1, "max_size": 2, **options},
+            connection_config={
+                "dsn": dsn,
+                "min_size": 1,
+                "max_size": 2,
+                "server_settings": options["server_settings"],
+            },
             extension_config={"adk": dict(tables or {})},
         )
         store = SqlspecStore(config)
         await store.create_tables()
-        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2, **options)
+        pool = await asyncpg.create_pool(
+            dsn, min_size=1, max_size=2, server_settings=options["server_settings"]
+        )
         try:
             yield Source(SQLSpecSessionService(store), pool, schema)
         finally:
@@ -130,7 +145,9 @@ async def _sqlspec_source(dsn: str, tables: dict[str, str] | None = None) -> Asy
             await config.close_pool()
 
 
-async def _assert_same(source: BaseSessionService, ours: BaseSessionService, keys: Sequence[Key]) -> None:
+async def _assert_same(
+    source: BaseSessionService, ours: BaseSessionService, keys: Sequence[Key]
+) -> None:
     """Every session reads back from ours as the source's service returns it."""
     for app_name, user_id, session_id in keys:
         theirs = await source.get_session(app_name=app_name, user_id=user_id, session_id=session_id)
@@ -150,12 +167,14 @@ async def _assert_same(source: BaseSessionService, ours: BaseSessionService, key
 
 
 def _expected(written: dict[Key, int]) -> ImportCounts:
-    return ImportCounts(sessions=len(written), events=sum(written.values()), app_states=1, user_states=2)
+    return ImportCounts(
+        sessions=len(written), events=sum(written.values()), app_states=1, user_states=2
+    )
 
 
 @pytest.mark.parametrize("kind", ["adk-database", "sqlspec"])
 async def test_import_round_trips_and_reruns_change_nothing(
-    kind: str, database_dsn: str, store: AsyncpgADKStore, service: AsyncpgSessionService
+    kind: SourceKind, database_dsn: str, store: AsyncpgADKStore, service: AsyncpgSessionService
 ) -> None:
     """All sessions, events and state arrive equal to the source's; a rerun writes nothing."""
     opener = _adk_source if kind == "adk-database" else _sqlspec_source
@@ -163,13 +182,13 @@ async def test_import_round_trips_and_reruns_change_nothing(
         written = await _populate(source.service)
         seen: list[tuple[int, int]] = []
         counts = await import_sessions(
-            source.pool, store.sessions, kind=kind,  # type: ignore[arg-type]
+            source.pool, store.sessions, kind=kind,
             batch_size=2, progress=lambda done, total: seen.append((done, total)),
         )  # fmt: skip
         assert counts == _expected(written)
         assert seen == [(0, 5), (2, 5), (4, 5), (5, 5)]
         await _assert_same(source.service, service, list(written))
-        again = await import_sessions(source.pool, store.sessions, kind=kind)  # type: ignore[arg-type]
+        again = await import_sessions(source.pool, store.sessions, kind=kind)
         assert again == ImportCounts()
         await _assert_same(source.service, service, list(written))
 
@@ -204,25 +223,34 @@ async def test_killed_import_resumes_with_exact_counts(
         remaining = {key: n for key, n in written.items() if key not in first_two}
         assert rest == ImportCounts(sessions=3, events=sum(remaining.values()))
         await _assert_same(source.service, service, list(written))
-        assert await import_sessions(source.pool, store.sessions, kind="adk-database") == ImportCounts()
+        assert (
+            await import_sessions(source.pool, store.sessions, kind="adk-database")
+            == ImportCounts()
+        )
 
 
 async def test_imported_session_is_live(
     database_dsn: str, store: AsyncpgADKStore, service: AsyncpgSessionService
 ) -> None:
-    """Appending to an imported session works, with its revision starting at 0."""
+    """Appending to an imported session works (revision from 0); a rerun keeps the append."""
     async with _sqlspec_source(database_dsn) as source:
         written = await _populate(source.service, big=False)
         await import_sessions(source.pool, store.sessions, kind="sqlspec")
-    session = await service.get_session(app_name=APP, user_id="u1", session_id="s1")
-    assert session is not None and session._storage_update_marker == "0"
-    event = Event(author="user", actions=EventActions(state_delta={"after": 1, "app:theme": "light"}))
-    await service.append_event(session, event)
-    reloaded = await service.get_session(app_name=APP, user_id="u1", session_id="s1")
-    assert reloaded is not None and reloaded._storage_update_marker == "1"
-    assert len(reloaded.events) == written[(APP, "u1", "s1")] + 1
-    assert reloaded.state["after"] == 1 and reloaded.state["app:theme"] == "light"
-    assert reloaded.state["user:lang"] == "日本語" and reloaded.state["step"] == 2
+        session = await service.get_session(app_name=APP, user_id="u1", session_id="s1")
+        assert session is not None and session._storage_update_marker == "0"
+        delta = {"after": 1, "app:theme": "light"}
+        await service.append_event(
+            session, Event(author="user", actions=EventActions(state_delta=delta))
+        )
+        reloaded = await service.get_session(app_name=APP, user_id="u1", session_id="s1")
+        assert reloaded is not None and reloaded._storage_update_marker == "1"
+        assert len(reloaded.events) == written[(APP, "u1", "s1")] + 1
+        assert reloaded.state["after"] == 1 and reloaded.state["app:theme"] == "light"
+        assert reloaded.state["user:lang"] == "日本語" and reloaded.state["step"] == 2
+        assert await import_sessions(source.pool, store.sessions, kind="sqlspec") == ImportCounts()
+        after_rerun = await service.get_session(app_name=APP, user_id="u1", session_id="s1")
+        assert after_rerun is not None and after_rerun.state == reloaded.state
+        assert len(after_rerun.events) == len(reloaded.events)
 
 
 async def test_sqlspec_custom_table_names(
@@ -237,21 +265,25 @@ async def test_sqlspec_custom_table_names(
                   "app_states": "chat_apps", "user_states": "chat_users"}  # fmt: skip
         with pytest.raises(ConfigurationError, match=r"adk_session.*source_tables\['sessions'\]"):
             await import_sessions(source.pool, store.sessions, kind="sqlspec")
-        counts = await import_sessions(source.pool, store.sessions, kind="sqlspec", source_tables=tables)
+        counts = await import_sessions(
+            source.pool, store.sessions, kind="sqlspec", source_tables=tables
+        )
         assert counts == _expected(written)
         await _assert_same(source.service, service, list(written))
 
 
 @pytest.mark.parametrize("kind", ["adk-database", "sqlspec"])
 async def test_missing_source_tables_name_the_table_and_the_option(
-    kind: str, database_dsn: str, store: AsyncpgADKStore
+    kind: SourceKind, database_dsn: str, store: AsyncpgADKStore
 ) -> None:
     """An empty source schema: one line naming the missing table and source_tables key."""
     async with fresh_schema(database_dsn) as options:
-        pool = await asyncpg.create_pool(database_dsn, min_size=1, max_size=1, **options)
+        pool = await asyncpg.create_pool(
+            database_dsn, min_size=1, max_size=1, server_settings=options["server_settings"]
+        )
         try:
             with pytest.raises(ConfigurationError) as raised:
-                await import_sessions(pool, store.sessions, kind=kind)  # type: ignore[arg-type]
+                await import_sessions(pool, store.sessions, kind=kind)
         finally:
             await pool.close()
     message = str(raised.value)
@@ -271,10 +303,21 @@ async def test_event_over_the_targets_limit_is_skipped_and_counted(
         counts = await import_sessions(source.pool, limited, kind="adk-database")
     expected = _expected(written)
     assert counts == ImportCounts(
-        sessions=expected.sessions, events=expected.events - 1, app_states=1, user_states=2, skipped=1
+        sessions=expected.sessions,
+        events=expected.events - 1,
+        app_states=1,
+        user_states=2,
+        skipped=1,
     )
-    session = await AsyncpgSessionService(limited).get_session(app_name=APP, user_id="u1", session_id="s1")
-    assert session is not None and BIG_TEXT not in {p.text for e in session.events for p in e.content.parts or [] if e.content}
+    session = await AsyncpgSessionService(limited).get_session(
+        app_name=APP, user_id="u1", session_id="s1"
+    )
+    texts = (
+        {p.text for e in session.events if e.content for p in e.content.parts or []}
+        if session
+        else set()
+    )
+    assert session is not None and BIG_TEXT not in texts and "你好 🌍" in texts
 
 
 def _pwned() -> None:  # pragma: no cover - must never run
@@ -296,12 +339,16 @@ async def test_legacy_pickled_schema(
 
     async with _adk_source(database_dsn) as source:
         url = database_dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
-        engine = create_async_engine(url, connect_args={"server_settings": {"search_path": source.schema}})
+        engine = create_async_engine(
+            url, connect_args={"server_settings": {"search_path": source.schema}}
+        )
         async with engine.begin() as connection:
             await connection.run_sync(BaseV0.metadata.create_all)
         await engine.dispose()
         written = await _populate(source.service, big=False)
-        assert await source.pool.fetchval("SELECT count(*) FROM events WHERE actions IS NOT NULL") > 0
+        assert (
+            await source.pool.fetchval("SELECT count(*) FROM events WHERE actions IS NOT NULL") > 0
+        )
         await source.pool.execute(
             "INSERT INTO events (id, app_name, user_id, session_id, invocation_id, author, actions,"
             " timestamp) VALUES ('evil', $1, 'u2', 's5', 'i', 'x', $2, now())",

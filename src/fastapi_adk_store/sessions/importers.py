@@ -161,22 +161,26 @@ class _Run:
 
     async def states(self) -> ImportCounts:
         """Merge every app and user state row into ours, a page per statement."""
-        app_rows = user_rows = 0
+        app_rows = user_rows = skipped = 0
         prefix = self.reads.kind == "sqlspec"  # sqlspec keeps the app:/user: prefixes
         async for rows in self._pages(self.reads.app_states, ("app_name",)):
+            kept = [(row, state) for row in rows if (state := self._state(row, "app:", prefix))]
+            skipped += len(rows) - len(kept)
             app_rows += await self._write(
                 self.writes.merge_app_states,
-                app_names=[row["app_name"] for row in rows],
-                states=[self._state(row, "app:" if prefix else "") for row in rows],
+                app_names=[row["app_name"] for row, _ in kept],
+                states=[state for _, state in kept],
             )
         async for rows in self._pages(self.reads.user_states, ("app_name", "user_id")):
+            kept = [(row, state) for row in rows if (state := self._state(row, "user:", prefix))]
+            skipped += len(rows) - len(kept)
             user_rows += await self._write(
                 self.writes.merge_user_states,
-                app_names=[row["app_name"] for row in rows],
-                user_ids=[row["user_id"] for row in rows],
-                states=[self._state(row, "user:" if prefix else "") for row in rows],
+                app_names=[row["app_name"] for row, _ in kept],
+                user_ids=[row["user_id"] for row, _ in kept],
+                states=[state for _, state in kept],
             )
-        return ImportCounts(app_states=app_rows, user_states=user_rows)
+        return ImportCounts(app_states=app_rows, user_states=user_rows, skipped=skipped)
 
     async def _pages(
         self, statement: Statement, key: Sequence[str]
@@ -191,11 +195,17 @@ class _Run:
             yield rows
             position = {"first": False, **{name: rows[-1][name] for name in key}}
 
-    def _state(self, row: Mapping[str, Any], prefix: str) -> str:
+    def _state(self, row: Mapping[str, Any], prefix: str, strip: bool) -> str | None:
+        """A shared state row as our JSONB text (None, logged, if the limits refuse it)."""
         state = decoded(row["state"]) or {}
-        if prefix:
+        if strip:
             state = {key.removeprefix(prefix): value for key, value in state.items()}
-        return self.limits.json(state, f"{prefix or 'shared '}state")
+        try:
+            return self.limits.json(state, f"{prefix} state", key_prefix=prefix)
+        except ValueError as error:
+            owner = (row["app_name"], row.get("user_id"))
+            logger.warning("import: skipping %s state of %s: %s", prefix, owner, error)
+            return None
 
     async def _write(self, statement: Statement, **values: Any) -> int:
         with translate_errors(self.tables):
