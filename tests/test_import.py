@@ -329,9 +329,11 @@ class _Evil:
         return (_pwned, ())
 
 
-@pytest.mark.filterwarnings("ignore::UserWarning")
 async def test_legacy_pickled_schema(
-    database_dsn: str, store: AsyncpgADKStore, service: AsyncpgSessionService
+    database_dsn: str,
+    store: AsyncpgADKStore,
+    service: AsyncpgSessionService,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """ADK's v0 schema (pickled actions) imports; a pickle naming other code is skipped."""
     from google.adk.sessions.schemas.v0 import Base as BaseV0
@@ -356,6 +358,7 @@ async def test_legacy_pickled_schema(
         )  # fmt: skip
         counts = await import_sessions(source.pool, store.sessions, kind="adk-database")
         assert "ADK_IMPORT_PWNED" not in os.environ
+        assert "skipping event evil" in caplog.text and "refusing to unpickle" in caplog.text
         assert counts == ImportCounts(**{**_expected(written).__dict__, "skipped": 1})
         await source.pool.execute("DELETE FROM events WHERE id = 'evil'")
         await _assert_same(source.service, service, list(written))
