@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -115,5 +117,21 @@ async def drop_store_tables(pool_options: PoolOptions) -> None:
     try:
         schema = pool_options["server_settings"]["search_path"]
         await connection.execute(f"DROP SCHEMA {schema} CASCADE; CREATE SCHEMA {schema}")
+    finally:
+        await connection.close()
+
+
+async def restore_v1_dump(pool_options: PoolOptions) -> None:
+    """Load the version-1 dump into this test's schema (pg_dump --inserts, plain SQL)."""
+    schema = pool_options["server_settings"]["search_path"]
+    lines = [
+        line
+        for line in (Path(__file__).parent / "data" / "schema_v1.sql").read_text().splitlines()
+        if not line.startswith("\\") and not line.startswith("CREATE SCHEMA")
+    ]
+    script = re.sub(r"\bv1_dump\b", schema, "\n".join(lines))
+    connection = await asyncpg.connect(pool_options["dsn"])
+    try:
+        await connection.execute(script)
     finally:
         await connection.close()

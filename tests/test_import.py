@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import os
 import pickle
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -19,11 +17,7 @@ import pytest
 from google.adk.events.event import Event
 from google.adk.events.event_actions import EventActions
 from google.adk.sessions.base_session_service import BaseSessionService
-from google.adk.sessions.database_session_service import DatabaseSessionService
 from google.genai import types
-from sqlspec.adapters.asyncpg import AsyncpgConfig as SqlspecConfig
-from sqlspec.adapters.asyncpg.adk import AsyncpgADKStore as SqlspecStore
-from sqlspec.extensions.adk import SQLSpecSessionService
 
 from fastapi_adk_store import AsyncpgADKStore, AsyncpgSessionService, ConfigurationError
 from fastapi_adk_store.db.pool import FixedPool
@@ -32,21 +26,13 @@ from fastapi_adk_store.sessions.records import SessionLimits
 from fastapi_adk_store.sessions.store import SessionStore
 
 from ._helpers import fresh_schema
+from ._sources import adk_source, sqlspec_source
 
 APP = "importer"
 BASE = 1_700_000_000.0
 BIG_TEXT = "x" * (1024 * 1024)  # a 1 MiB text part
 PNG = bytes(range(256)) * 4
 Key = tuple[str, str, str]
-
-
-@dataclass
-class Source:
-    """A source service, and a plain asyncpg pool on its schema for the importer."""
-
-    service: BaseSessionService
-    pool: asyncpg.Pool
-    schema: str
 
 
 def _rich_events() -> list[Event]:
@@ -100,51 +86,6 @@ async def _populate(service: BaseSessionService, *, big: bool = True) -> dict[Ke
     return written
 
 
-@asynccontextmanager
-async def _adk_source(dsn: str) -> AsyncIterator[Source]:
-    """google-adk's DatabaseSessionService on a schema of its own."""
-    async with fresh_schema(dsn) as options:
-        schema = options["server_settings"]["search_path"]
-        url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
-        service = DatabaseSessionService(
-            url, connect_args={"server_settings": {"search_path": schema}}
-        )
-        pool = await asyncpg.create_pool(
-            dsn, min_size=1, max_size=2, server_settings=options["server_settings"]
-        )
-        try:
-            yield Source(service, pool, schema)
-        finally:
-            await pool.close()
-            await service.close()
-
-
-@asynccontextmanager
-async def _sqlspec_source(dsn: str, tables: dict[str, str] | None = None) -> AsyncIterator[Source]:
-    """sqlspec's AsyncpgADKStore and SQLSpecSessionService, as bench/contenders.py opens them."""
-    async with fresh_schema(dsn) as options:
-        schema = options["server_settings"]["search_path"]
-        config = SqlspecConfig(
-            connection_config={
-                "dsn": dsn,
-                "min_size": 1,
-                "max_size": 2,
-                "server_settings": options["server_settings"],
-            },
-            extension_config={"adk": dict(tables or {})},
-        )
-        store = SqlspecStore(config)
-        await store.create_tables()
-        pool = await asyncpg.create_pool(
-            dsn, min_size=1, max_size=2, server_settings=options["server_settings"]
-        )
-        try:
-            yield Source(SQLSpecSessionService(store), pool, schema)
-        finally:
-            await pool.close()
-            await config.close_pool()
-
-
 async def _assert_same(
     source: BaseSessionService, ours: BaseSessionService, keys: Sequence[Key]
 ) -> None:
@@ -177,7 +118,7 @@ async def test_import_round_trips_and_reruns_change_nothing(
     kind: SourceKind, database_dsn: str, store: AsyncpgADKStore, service: AsyncpgSessionService
 ) -> None:
     """All sessions, events and state arrive equal to the source's; a rerun writes nothing."""
-    opener = _adk_source if kind == "adk-database" else _sqlspec_source
+    opener = adk_source if kind == "adk-database" else sqlspec_source
     async with opener(database_dsn) as source:
         written = await _populate(source.service)
         seen: list[tuple[int, int]] = []
@@ -201,7 +142,7 @@ async def test_killed_import_resumes_with_exact_counts(
     database_dsn: str, store: AsyncpgADKStore, service: AsyncpgSessionService
 ) -> None:
     """Stopped after the first batch, the rerun writes exactly what was left."""
-    async with _adk_source(database_dsn) as source:
+    async with adk_source(database_dsn) as source:
         written = await _populate(source.service, big=False)
 
         def kill_after_first_batch(done: int, total: int) -> None:
@@ -233,7 +174,7 @@ async def test_imported_session_is_live(
     database_dsn: str, store: AsyncpgADKStore, service: AsyncpgSessionService
 ) -> None:
     """Appending to an imported session works (revision from 0); a rerun keeps the append."""
-    async with _sqlspec_source(database_dsn) as source:
+    async with sqlspec_source(database_dsn) as source:
         written = await _populate(source.service, big=False)
         await import_sessions(source.pool, store.sessions, kind="sqlspec")
         session = await service.get_session(app_name=APP, user_id="u1", session_id="s1")
@@ -259,7 +200,7 @@ async def test_sqlspec_custom_table_names(
     """sqlspec tables renamed through its extension_config import via source_tables."""
     names = {"session_table": "chat_sessions", "events_table": "chat_events",
              "app_state_table": "chat_apps", "user_state_table": "chat_users"}  # fmt: skip
-    async with _sqlspec_source(database_dsn, names) as source:
+    async with sqlspec_source(database_dsn, names) as source:
         written = await _populate(source.service, big=False)
         tables = {"sessions": "chat_sessions", "events": "chat_events",
                   "app_states": "chat_apps", "user_states": "chat_users"}  # fmt: skip
@@ -298,7 +239,7 @@ async def test_event_over_the_targets_limit_is_skipped_and_counted(
     limited = SessionStore(
         FixedPool(await store.sessions.get_pool()), limits=SessionLimits(max_event_bytes=512 * 1024)
     )
-    async with _adk_source(database_dsn) as source:
+    async with adk_source(database_dsn) as source:
         written = await _populate(source.service)
         counts = await import_sessions(source.pool, limited, kind="adk-database")
     expected = _expected(written)
@@ -339,7 +280,7 @@ async def test_legacy_pickled_schema(
     from google.adk.sessions.schemas.v0 import Base as BaseV0
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    async with _adk_source(database_dsn) as source:
+    async with adk_source(database_dsn) as source:
         url = database_dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
         engine = create_async_engine(
             url, connect_args={"server_settings": {"search_path": source.schema}}

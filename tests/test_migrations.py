@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-import re
 from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 
-import asyncpg
 import pytest
 from google.adk.events.event import Event
 
@@ -23,34 +20,17 @@ from fastapi_adk_store import (
     open_session_service,
 )
 
-from ._helpers import PoolOptions
+from ._helpers import PoolOptions, restore_v1_dump
 from ._workers import migrate_at_once
 from .data.make_schema_v1 import EVENTS as V1_EVENTS
 
-V1_DUMP = Path(__file__).parent / "data" / "schema_v1.sql"
 PROCESSES = 4
-
-
-async def _restore_v1(pool_options: PoolOptions) -> None:
-    """Load the version-1 dump into this test's schema (pg_dump --inserts, plain SQL)."""
-    schema = pool_options["server_settings"]["search_path"]
-    lines = [
-        line
-        for line in V1_DUMP.read_text().splitlines()
-        if not line.startswith("\\") and not line.startswith("CREATE SCHEMA")
-    ]
-    script = re.sub(r"\bv1_dump\b", schema, "\n".join(lines))
-    connection = await asyncpg.connect(pool_options["dsn"])
-    try:
-        await connection.execute(script)
-    finally:
-        await connection.close()
 
 
 @pytest.fixture
 async def v1_database(pool_options: PoolOptions) -> PoolOptions:
     """This test's schema holding the version-1 dump's tables and rows."""
-    await _restore_v1(pool_options)
+    await restore_v1_dump(pool_options)
     return pool_options
 
 
@@ -144,7 +124,7 @@ async def test_processes_migrating_at_once_apply_each_step_once(
     """Four processes migrate at the same moment: every step applied by exactly one of
     them, none fails, and the database ends at the current version."""
     if start == "version 1":
-        await _restore_v1(pool_options)
+        await restore_v1_dump(pool_options)
     first = 1 if start == "empty" else 2
     context = multiprocessing.get_context("spawn")
     loop = asyncio.get_running_loop()

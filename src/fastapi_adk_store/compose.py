@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 
 from .db.embedded import EmbeddedPostgres, embedded_dsn
+from .db.errors import translate_errors
 from .db.pool import check_pool_options, create_pool
 from .defaults import EXTENSION_KEYS
 from .errors import ConfigurationError
@@ -30,7 +31,9 @@ __all__ = [
     "build_store",
     "kept_embedded_dsn",
     "open_session_service",
+    "open_source_pool",
     "open_store",
+    "open_store_unchecked",
 ]
 
 
@@ -179,6 +182,36 @@ async def open_session_service(
         options, {"adk": adk}, create_tables=create_tables, embedded_data_dir=None
     ) as store:
         yield AsyncpgSessionService(store)
+
+
+@asynccontextmanager
+async def open_store_unchecked(settings: StoreSettings) -> AsyncIterator[AsyncpgADKStore]:
+    """The store these settings name with its pool open, the schema neither migrated nor
+    checked (the CLI's way in: `migrate` and `doctor` look at it themselves). Never an
+    embedded server: a CLI run names its database.
+
+    Raises:
+        ConfigurationError: no DSN and no host is set.
+        StoreUnavailableError: the server cannot be reached.
+    """
+    store = build_store(settings)
+    async with store.opened(create_tables=False, check_schema=False):
+        yield store
+
+
+@asynccontextmanager
+async def open_source_pool(dsn: str) -> AsyncIterator[asyncpg.Pool]:
+    """A small pool on another database: the source of an import.
+
+    Raises:
+        StoreUnavailableError: the server cannot be reached.
+    """
+    with translate_errors("source"):
+        pool = await create_pool({"dsn": dsn, "min_size": 1, "max_size": 2})
+    try:
+        yield pool
+    finally:
+        await pool.close()
 
 
 @functools.cache

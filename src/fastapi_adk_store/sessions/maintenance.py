@@ -13,6 +13,7 @@ import asyncpg
 
 from ..db.pool import PooledStore
 from ..db.statements import Statement
+from ..errors import SchemaMissingError, SchemaOutdatedError
 from .sql import SCHEMA_VERSION
 from .store import SessionStore
 
@@ -56,6 +57,7 @@ _SESSIONS_PER_APP: Final = (
     "SELECT app_name, count(*) AS sessions FROM {sessions} GROUP BY app_name "
     "ORDER BY sessions DESC, app_name LIMIT 20"
 )
+_MIGRATE: Final = f"run `fastapi-adk-store migrate` (to version {SCHEMA_VERSION})"
 _PRIVILEGES: Final = "SELECT has_table_privilege($1, 'SELECT, INSERT, UPDATE, DELETE')"
 
 
@@ -157,36 +159,27 @@ class SessionMaintenance(PooledStore):
     async def diagnose(self, *, statement_cache_size: int) -> list[Check]:
         """Connection, server version, schema version, pooling mode, privileges."""
         async with self._connection() as connection:
-            checks = [self._server_check(connection), await self._schema_check()]
+            checks = [await self._server_check(connection), await self._schema_check()]
             checks.append(await self._pooling_check(connection, statement_cache_size))
             checks.append(await self._privilege_check(connection))
         return checks
 
     @staticmethod
-    def _server_check(connection: asyncpg.Connection) -> Check:
-        version = connection.get_server_version()
-        shown = f"{version.major}.{version.minor}"
-        if version.major >= 12:
+    async def _server_check(connection: asyncpg.Connection) -> Check:
+        shown = await connection.fetchval("SHOW server_version")
+        if connection.get_server_version().major >= 12:
             return Check("server", True, f"PostgreSQL {shown}")
         return Check("server", False, f"PostgreSQL {shown}", "use PostgreSQL 12 or newer")
 
     async def _schema_check(self) -> Check:
-        pending = await self._store.pending_migrations()
         try:
-            version = await self._store.schema_version()
-        except Exception as error:  # the tables may be missing entirely
-            version = None
-            reason = str(error)
-        else:
-            reason = f"version {version}"
-        if not pending and version == SCHEMA_VERSION:
-            return Check("schema", True, f"version {version}, as this release expects")
-        return Check(
-            "schema",
-            False,
-            f"{reason}; this release needs {SCHEMA_VERSION}",
-            "run `fastapi-adk-store migrate` (a database newer than the package: upgrade it)",
-        )
+            await self._store.check_schema()
+        except SchemaOutdatedError as error:
+            fix = "upgrade fastapi-adk-store" if error.found > error.expected else _MIGRATE
+            return Check("schema", False, f"version {error.found}", fix)
+        except SchemaMissingError:
+            return Check("schema", False, "no tables", _MIGRATE)
+        return Check("schema", True, f"version {SCHEMA_VERSION}, as this release expects")
 
     async def _pooling_check(self, connection: asyncpg.Connection, cache_size: int) -> Check:
         # A transaction pooler (PgBouncer) gives each transaction some server backend: pin

@@ -1,0 +1,5 @@
+"""`python -m fastapi_adk_store.cli`."""
+
+from .app import main
+
+main()

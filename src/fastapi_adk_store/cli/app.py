@@ -1,0 +1,249 @@
+"""`fastapi-adk-store`: migrate, import, purge and inspect the store's database.
+
+Reads the same `ADK_STORE_*` settings (and `.env`) as the app; `--dsn` overrides
+`ADK_STORE_DSN`. A mistake (bad DSN, unreachable server, missing tables) is one line on
+stderr and exit code 1, never a traceback; the DSN's password is never printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable, Coroutine
+from enum import StrEnum
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from ..compose import open_store_unchecked
+from ..errors import StoreError
+from ..sessions.maintenance import SessionMaintenance
+from ..sessions.seed import AsyncpgADKStore
+from ..settings import StoreSettings
+from .transfer import run_import
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="fastapi-adk-store",
+    help="Migrate, import, purge and inspect the fastapi-adk-store tables.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+T = TypeVar("T")
+
+Dsn = Annotated[
+    str | None,
+    typer.Option("--dsn", help="PostgreSQL DSN (default: ADK_STORE_DSN).", show_default=False),
+]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Say what would change; change nothing.")]
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+class Source(StrEnum):
+    adk_database = "adk-database"
+    sqlspec = "sqlspec"
+
+
+def fail(message: str) -> NoReturn:
+    """Print one line on stderr and exit 1."""
+    err.print(f"error: {message}", markup=False, highlight=False)
+    raise typer.Exit(1)
+
+
+def _settings(dsn: str | None) -> StoreSettings:
+    try:
+        settings = StoreSettings(**({"dsn": dsn} if dsn else {}))
+    except ValidationError as error:
+        first = error.errors()[0]
+        fail(f"{'.'.join(map(str, first['loc'])) or 'settings'}: {first['msg']}")
+    if settings.wants_embedded:
+        fail("no database named: set ADK_STORE_DSN (or ADK_STORE_HOST), or pass --dsn")
+    return settings
+
+
+def _scrubbed(message: str, settings: StoreSettings) -> str:
+    """The message without the password, wherever it came from."""
+    secrets = [settings.password.get_secret_value() if settings.password else ""]
+    if settings.dsn is not None and (
+        found := re.search(r"://[^:/@]*:([^@]+)@", str(settings.dsn.get_secret_value()))
+    ):
+        secrets.append(found.group(1))
+    for secret in filter(None, secrets):
+        message = message.replace(secret, "****")
+    return message
+
+
+def run(dsn: str | None, work: Callable[[AsyncpgADKStore, StoreSettings], Awaitable[T]]) -> T:
+    """Open the store these settings name, run `work`, and turn mistakes into one line."""
+    settings = _settings(dsn)
+
+    async def opened() -> T:
+        async with open_store_unchecked(settings) as store:
+            return await work(store, settings)
+
+    try:
+        return _run(opened())
+    except (StoreError, OSError) as error:
+        fail(_scrubbed(str(error), settings))
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coroutine)
+
+
+def _duration(text: str) -> float:
+    if (match := _DURATION.fullmatch(text.strip())) is None:
+        fail(f"--older-than {text!r}: expected a number and a unit, e.g. 30d, 12h, 90m, 2w")
+    return float(match.group(1)) * _SECONDS[match.group(2)]
+
+
+@app.command("init-db")
+def init_db(dsn: Dsn = None) -> None:
+    """Create the tables (or bring them to this release's version)."""
+
+    async def work(store: AsyncpgADKStore, _: StoreSettings) -> None:
+        applied = await store.sessions.migrate()
+        version = await store.schema_version()
+        out.print(f"schema at version {version} ({len(applied)} migration(s) applied)")
+
+    run(dsn, work)
+
+
+@app.command()
+def migrate(dsn: Dsn = None, dry_run: DryRun = False) -> None:
+    """Apply pending migrations; with --dry-run, print the SQL they would run."""
+
+    async def work(store: AsyncpgADKStore, _: StoreSettings) -> None:
+        pending = await store.sessions.pending_migrations()
+        if dry_run:
+            for migration in pending:
+                print(f"-- migration {migration.version}: {migration.name}\n{migration.sql}")
+            out.print(f"{len(pending)} migration(s) pending", highlight=False)
+            return
+        applied = await store.sessions.migrate()
+        names = ", ".join(f"{m.version} {m.name}" for m in applied) or "none"
+        out.print(f"applied: {names}; schema at version {await store.schema_version()}")
+
+    run(dsn, work)
+
+
+@app.command("import")
+def import_(
+    source: Annotated[Source, typer.Option("--from", help="Where the sessions are now.")],
+    source_dsn: Annotated[str, typer.Option(help="DSN of the database to read.")],
+    dsn: Dsn = None,
+    source_session_table: Annotated[str | None, typer.Option(help="Sessions table.")] = None,
+    source_events_table: Annotated[str | None, typer.Option(help="Events table.")] = None,
+    source_app_state_table: Annotated[str | None, typer.Option(help="App state table.")] = None,
+    source_user_state_table: Annotated[str | None, typer.Option(help="User state table.")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Sessions per transaction.")] = 500,
+) -> None:
+    """Copy sessions, events and state from ADK's DatabaseSessionService or sqlspec.
+
+    Idempotent and resumable: a second run copies nothing, a killed run is completed.
+    """
+    tables = {
+        "sessions": source_session_table,
+        "events": source_events_table,
+        "app_states": source_app_state_table,
+        "user_states": source_user_state_table,
+    }
+
+    async def work(store: AsyncpgADKStore, _: StoreSettings) -> None:
+        await store.sessions.migrate()
+        counts = await run_import(
+            store, source.value, source_dsn, {k: v for k, v in tables.items() if v}, batch_size
+        )
+        out.print(
+            f"imported {counts.sessions} session(s), {counts.events} event(s), "
+            f"{counts.app_states} app state(s), {counts.user_states} user state(s); "
+            f"skipped {counts.skipped}",
+            highlight=False,
+        )
+
+    run(dsn, work)
+
+
+@app.command()
+def purge(
+    older_than: Annotated[str, typer.Option(help="Age of the last update, e.g. 30d, 12h.")],
+    app_name: Annotated[str | None, typer.Option("--app", help="Only this app.")] = None,
+    dsn: Dsn = None,
+    dry_run: DryRun = False,
+) -> None:
+    """Delete sessions (and their events) not updated for --older-than. Never automatic."""
+    seconds = _duration(older_than)
+
+    async def work(store: AsyncpgADKStore, _: StoreSettings) -> None:
+        await store.sessions.check_schema()
+        maintenance = SessionMaintenance(store.sessions)
+        counts = await maintenance.purge(older_than=seconds, app_name=app_name, dry_run=dry_run)
+        verb = "would remove" if dry_run else "removed"
+        out.print(f"{verb} {counts.sessions} session(s), {counts.events} event(s)")
+
+    run(dsn, work)
+
+
+@app.command()
+def stats(dsn: Dsn = None) -> None:
+    """Row counts, table and index sizes, oldest and newest session, sessions per app."""
+
+    async def work(store: AsyncpgADKStore, _: StoreSettings) -> None:
+        await store.sessions.check_schema()
+        found = await SessionMaintenance(store.sessions).stats()
+        table = Table("table", "rows (estimate)", "table", "indexes")
+        for row in found.tables:
+            table.add_row(
+                row.name, f"{row.estimated_rows:,}", _size(row.table_bytes), _size(row.index_bytes)
+            )
+        out.print(table)
+        out.print(
+            f"sessions: {found.sessions:,}; oldest update {found.oldest}; newest {found.newest}"
+        )
+        per_app = Table("app", "sessions")
+        for app_name, count in found.sessions_per_app:
+            per_app.add_row(app_name, f"{count:,}")
+        out.print(per_app)
+
+    run(dsn, work)
+
+
+@app.command()
+def doctor(dsn: Dsn = None) -> None:
+    """Check the server, schema version, pooling mode and privileges; exit 1 on a problem."""
+
+    async def work(store: AsyncpgADKStore, settings: StoreSettings) -> bool:
+        checks = await SessionMaintenance(store.sessions).diagnose(
+            statement_cache_size=settings.statement_cache_size
+        )
+        for check in checks:
+            mark = "[green]ok[/green]  " if check.ok else "[red]FAIL[/red]"
+            out.print(f"{mark} {check.name}: {check.detail}", highlight=False)
+            if not check.ok:
+                out.print(f"      fix: {check.fix}", highlight=False, markup=False)
+        return all(check.ok for check in checks)
+
+    if not run(dsn, work):
+        raise typer.Exit(1)
+
+
+def _size(count: int) -> str:
+    size = float(count)
+    for unit in ("B", "kB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def main() -> None:
+    """The console script."""
+    app()
