@@ -158,3 +158,15 @@ async def test_no_database_and_unknown_flags_are_refused_cleanly() -> None:
     unknown = await cli(None, "stats", "--no-such-flag")
     assert unknown.code == 2 and "No such option" in unknown.err
     assert "Traceback" not in unknown.err
+
+
+async def test_doctor_names_a_missing_index(pool_options: PoolOptions) -> None:
+    """An index dropped by hand: doctor fails on it and says how to bring it back."""
+    assert (await cli(pool_options, "init-db")).code == 0
+    store = AsyncpgADKStore(AsyncpgConfig(pool_config=pool_options))
+    async with store.opened():
+        pool = await store.get_pool()
+        await pool.execute('DROP INDEX "adk_events_by_time"')
+    ran = await cli(pool_options, "doctor")
+    assert ran.code == 1
+    assert 'FAIL indexes: missing "adk_events_by_time"' in ran.out

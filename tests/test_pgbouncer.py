@@ -39,6 +39,7 @@ from fastapi_adk_store import (
     ConfigurationError,
     StoreUnavailableError,
 )
+from fastapi_adk_store.sessions.maintenance import SessionMaintenance
 
 from ._helpers import free_port
 from .conftest import RaceAppends
@@ -456,3 +457,20 @@ async def test_server_down_behind_pgbouncer_is_store_unavailable(
             await store.get_app_state(APP)
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize(("cache_size", "ok"), [(100, False), (0, True)])
+async def test_doctor_sees_transaction_pooling(
+    bouncer: Bouncer, tables: Tables, cache_size: int, ok: bool
+) -> None:
+    """doctor's pooling check: behind transaction pooling, a statement cache is a FAIL.
+
+    The doctor's own connection has no statement cache, so its probes run behind any pooler.
+    """
+    store = _store(bouncer, tables, min_size=2, max_size=2, statement_cache_size=0)
+    async with store.opened(create_tables=False, check_schema=False):
+        checks = await SessionMaintenance(store.sessions).diagnose(statement_cache_size=cache_size)
+    pooling = next(check for check in checks if check.name == "pooling")
+    assert pooling.ok is ok, pooling
+    assert "transaction pooling" in pooling.detail
+    assert ok or "ADK_STORE_STATEMENT_CACHE_SIZE=0" in pooling.fix

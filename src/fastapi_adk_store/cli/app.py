@@ -81,12 +81,17 @@ def _scrubbed(message: str, settings: StoreSettings) -> str:
     return message
 
 
-def run(dsn: str | None, work: Callable[[AsyncpgADKStore, StoreSettings], Awaitable[T]]) -> T:
-    """Open the store these settings name, run `work`, and turn mistakes into one line."""
+def run(
+    dsn: str | None,
+    work: Callable[[AsyncpgADKStore, StoreSettings], Awaitable[T]],
+    **connection: Any,
+) -> T:
+    """Open the store these settings name (with `connection` settings replaced), run
+    `work` with the settings as configured, and turn mistakes into one line."""
     settings = _settings(dsn)
 
     async def opened() -> T:
-        async with open_store_unchecked(settings) as store:
+        async with open_store_unchecked(settings.model_copy(update=connection)) as store:
             return await work(store, settings)
 
     try:
@@ -231,7 +236,8 @@ def doctor(dsn: Dsn = None) -> None:
                 out.print(f"      fix: {check.fix}", highlight=False, markup=False)
         return all(check.ok for check in checks)
 
-    if not run(dsn, work):
+    # No statement cache on the doctor's own connections: its probes work behind any pooler.
+    if not run(dsn, work, statement_cache_size=0):
         raise typer.Exit(1)
 
 

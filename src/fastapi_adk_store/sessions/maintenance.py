@@ -161,6 +161,7 @@ class SessionMaintenance(PooledStore):
         async with self._connection() as connection:
             checks = [await self._server_check(connection), await self._schema_check()]
             checks.append(await self._pooling_check(connection, statement_cache_size))
+            checks.append(await self._index_check(connection))
             checks.append(await self._privilege_check(connection))
         return checks
 
@@ -200,6 +201,16 @@ class SessionMaintenance(PooledStore):
             f"transaction pooling with statement_cache_size={cache_size}",
             "set ADK_STORE_STATEMENT_CACHE_SIZE=0 behind PgBouncer's transaction pooling",
         )
+
+    async def _index_check(self, connection: asyncpg.Connection) -> Check:
+        missing = [
+            name
+            for name in self._store.index_names
+            if not await connection.fetchval("SELECT to_regclass($1) IS NOT NULL", name)
+        ]
+        if not missing:
+            return Check("indexes", True, f"{len(self._store.index_names)} secondary indexes")
+        return Check("indexes", False, f"missing {', '.join(missing)}", _MIGRATE)
 
     async def _privilege_check(self, connection: asyncpg.Connection) -> Check:
         missing = []

@@ -266,6 +266,8 @@ class Statements:
 
     migrator: Migrator
     get_schema_version: Statement
+    indexes: tuple[str, ...]
+    """The secondary indexes the migrations create, qualified as their tables are."""
     create_session: Statement
     get_session: Statement
     get_events: Statement
@@ -321,6 +323,14 @@ def build_statements(tables: SessionTables, owner_id_column_ddl: str | None = No
             lock_key=f"fastapi_adk_store:{tables.sessions}",
         ),
         get_schema_version=statement(_GET_SCHEMA_VERSION),
+        indexes=tuple(
+            ".".join([*table.split(".")[:-1], parts[index]])
+            for table, index in [
+                (tables.sessions, "sessions_by_update_index"),
+                (tables.sessions, "sessions_by_id_index"),
+                (tables.events, "events_by_time_index"),
+            ]
+        ),
         create_session=statement(_CREATE_SESSION),
         get_session=statement(_GET_SESSION),
         get_events=statement(_GET_EVENTS),

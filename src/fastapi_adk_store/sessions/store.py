@@ -72,6 +72,8 @@ class SessionStore(PooledStore):
         """What the store accepts."""
         super().__init__(pool, missing_table=self.tables.sessions)
         self._sql: Statements = build_statements(self.tables, owner_id_column)
+        self.index_names = self._sql.indexes
+        """The secondary indexes the migrations create (what `doctor` looks for)."""
 
     # --- schema ----------------------------------------------------------------------------
 
