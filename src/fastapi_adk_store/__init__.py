@@ -5,6 +5,7 @@ How the code is arranged: docs/architecture.md.
 
 from __future__ import annotations
 
+from ._version import __version__ as __version__
 from .compose import AsyncpgConfig, build_store, open_session_service
 from .db.pool import PoolStats
 from .errors import (
