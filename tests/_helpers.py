@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
 import socket
+import sys
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
+import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
@@ -21,6 +25,8 @@ from fastapi_adk_store.settings import StoreSettings
 from fastapi_adk_store.web.plugin import ADKStore
 
 # asyncpg pool options (conftest's `pool_options`: dsn, sizes, server_settings.search_path).
+ROOT = Path(__file__).resolve().parents[1]
+"""The repository: where uvicorn runs the apps from."""
 PoolOptions = dict[str, Any]
 
 
@@ -135,3 +141,48 @@ async def restore_v1_dump(pool_options: PoolOptions) -> None:
         await connection.execute(script)
     finally:
         await connection.close()
+
+
+def _text(path: Path) -> str:
+    return path.read_text(errors="replace")
+
+
+@asynccontextmanager
+async def serve_with_uvicorn(
+    app: str,
+    env: dict[str, str],
+    log_path: Path,
+    *,
+    ready_path: str,
+    extra_args: Sequence[str] = (),
+    startup_timeout: float = 60.0,
+) -> AsyncIterator[str]:
+    """`uvicorn <app>` on a free port until exit; yields its URL once `ready_path` is 200.
+
+    Fails the test with uvicorn's log when it exits early or does not answer in time.
+    """
+    url = f"http://127.0.0.1:{(port := free_port())}"
+    command = [sys.executable, "-m", "uvicorn", app, "--port", str(port), *extra_args]
+    with log_path.open("wb") as log:
+        process = await asyncio.create_subprocess_exec(
+            *command, cwd=ROOT, env=env, stdout=log, stderr=log
+        )
+    try:
+        deadline = time.monotonic() + startup_timeout
+        async with httpx.AsyncClient() as client:
+            while True:
+                if process.returncode is not None:
+                    pytest.fail(f"uvicorn exited early:\n{_text(log_path)}")
+                try:
+                    if (await client.get(url + ready_path)).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    late = f"uvicorn did not answer in {startup_timeout}s"
+                    pytest.fail(f"{late}:\n{_text(log_path)}")
+                await asyncio.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        await asyncio.wait_for(process.wait(), timeout=30)

@@ -7,17 +7,13 @@ Set `EXAMPLE_SCREENSHOT=docs/example.png` to refresh the docs' screenshot.
 
 from __future__ import annotations
 
-import asyncio
 import os
-import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from ._helpers import PoolOptions, free_port, search_path_dsn
+from ._helpers import PoolOptions, search_path_dsn, serve_with_uvicorn
 
 try:
     from playwright.async_api import Page, async_playwright, expect
@@ -52,34 +48,14 @@ async def server_url(pool_options: PoolOptions, tmp_path: Path) -> AsyncIterator
         "ADK_STORE_DSN": search_path_dsn(pool_options),
         "EXAMPLE_AGENT": "notes",
     }
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log_path = tmp_path / "uvicorn.log"
-    command = [sys.executable, "-m", "uvicorn", "example_app.app:app", "--port", str(port)]
-    with log_path.open("wb") as log:
-        process = await asyncio.create_subprocess_exec(
-            *command, cwd=ROOT, env=env, stdout=log, stderr=log
-        )
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        async with httpx.AsyncClient() as client:
-            while True:
-                if process.returncode is not None:
-                    pytest.fail(f"uvicorn exited early:\n{log_path.read_text()}")
-                try:
-                    if (await client.get(f"{url}/list-apps")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail(
-                        f"uvicorn did not answer in {START_TIMEOUT}s:\n{log_path.read_text()}"
-                    )
-                await asyncio.sleep(0.1)
+    async with serve_with_uvicorn(
+        "example_app.app:app",
+        env,
+        tmp_path / "uvicorn.log",
+        ready_path="/list-apps",
+        startup_timeout=START_TIMEOUT,
+    ) as url:
         yield url
-    finally:
-        process.terminate()
-        await asyncio.wait_for(process.wait(), timeout=10)
 
 
 @pytest.fixture

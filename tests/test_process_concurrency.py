@@ -12,7 +12,6 @@ import asyncio
 import multiprocessing
 import os
 import random
-import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -26,7 +25,7 @@ from google.adk.events.event_actions import EventActions
 
 from fastapi_adk_store import AsyncpgSessionService
 
-from ._helpers import PoolOptions, free_port, report_figures, search_path_dsn
+from ._helpers import PoolOptions, report_figures, search_path_dsn, serve_with_uvicorn
 from ._workers import APP, append_from_tasks
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -139,38 +138,16 @@ async def uvicorn_url(pool_options: PoolOptions, tmp_path: Path) -> AsyncIterato
         "ADK_STORE_MIN_SIZE": "1",
         "ADK_STORE_MAX_SIZE": "4",
     }
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log_path = tmp_path / "uvicorn.log"
-    command = [
-        sys.executable, "-m", "uvicorn", "tests._http_app:app", "--port", str(port),
-        "--workers", str(UVICORN_WORKERS), "--log-level", "warning",
-    ]  # fmt: skip
-    with log_path.open("wb") as log:
-        process = await asyncio.create_subprocess_exec(
-            *command, cwd=ROOT, env=env, stdout=log, stderr=log
-        )
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        async with httpx.AsyncClient() as client:
-            while True:
-                if process.returncode is not None:
-                    pytest.fail(f"uvicorn exited early:\n{log_path.read_text()}")
-                try:
-                    response = await client.get(f"{url}/apps/{APP}/users/nobody/sessions")
-                    if response.status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail(
-                        f"uvicorn did not answer in {START_TIMEOUT}s:\n{log_path.read_text()}"
-                    )
-                await asyncio.sleep(0.1)
+    workers = ["--workers", str(UVICORN_WORKERS), "--log-level", "warning"]
+    async with serve_with_uvicorn(
+        "tests._http_app:app",
+        env,
+        tmp_path / "uvicorn.log",
+        ready_path=f"/apps/{APP}/users/nobody/sessions",
+        extra_args=workers,
+        startup_timeout=START_TIMEOUT,
+    ) as url:
         yield url
-    finally:
-        process.terminate()
-        await asyncio.wait_for(process.wait(), timeout=30)
 
 
 async def test_uvicorn_workers_keep_exactly_the_acknowledged_deltas(
