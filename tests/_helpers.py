@@ -21,6 +21,12 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
+from fastapi_adk_store.defaults import (
+    APP_STATE_TABLE,
+    EVENTS_TABLE,
+    SESSION_TABLE,
+    USER_STATE_TABLE,
+)
 from fastapi_adk_store.settings import StoreSettings
 from fastapi_adk_store.web.plugin import ADKStore
 
@@ -28,6 +34,10 @@ from fastapi_adk_store.web.plugin import ADKStore
 ROOT = Path(__file__).resolve().parents[1]
 """The repository: where uvicorn runs the apps from."""
 PoolOptions = dict[str, Any]
+
+# Empties every table of sessions, events and shared state (not the schema version), so
+# one schema can serve many generated examples (the fuzz and property tests).
+TRUNCATE_DATA = f"TRUNCATE {SESSION_TABLE}, {EVENTS_TABLE}, {APP_STATE_TABLE}, {USER_STATE_TABLE}"
 
 
 def search_path_dsn(pool_options: PoolOptions) -> str:
