@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -109,6 +110,11 @@ class StoreRoute(APIRoute):
         async def handle(request: Request) -> Response:
             try:
                 return await handler(request)
+            except HTTPException as error:
+                if error.status_code != 400:
+                    raise
+                # FastAPI's answer to a body that is not UTF-8: a 422 like any bad body.
+                invalid(("body",), "the body is not JSON text in UTF-8", None)
             except InvalidValueError as error:
                 # e.g. a NUL character in a path id, which PostgreSQL text cannot hold
                 detail: dict[str, Any] = {
