@@ -7,6 +7,7 @@ import uuid
 import asyncpg
 import pytest
 from google.adk.events.event import Event
+from google.adk.events.event_actions import EventActions
 from google.adk.platform import time as platform_time
 
 from fastapi_adk_store import (
@@ -264,3 +265,17 @@ async def test_event_limit_is_the_same_on_every_entry_point(pool_options: PoolOp
         huge = Event(author="a", error_message="x" * MAX_EVENT_BYTES)
         with pytest.raises(EventTooLargeError):
             await service.append_event(session, huge)
+
+
+async def test_a_failed_append_leaves_the_callers_copy_alone(
+    service: AsyncpgSessionService,
+) -> None:
+    """temp: keys reach the caller's session only once the append is stored (as ADK)."""
+    session = await service.create_session(app_name="a", user_id="u", session_id="s")
+    await service.delete_session(app_name="a", user_id="u", session_id="s")
+    delta = {"temp:t": 1, "k": 2}
+    with pytest.raises(SessionNotFoundError):
+        await service.append_event(
+            session, Event(author="a", actions=EventActions(state_delta=delta))
+        )
+    assert session.state == {} and session.events == []

@@ -18,6 +18,7 @@ from google.adk.sessions.base_session_service import (
     ListSessionsResponse,
 )
 from google.adk.sessions.session import Session
+from google.adk.sessions.state import State
 from typing_extensions import override
 
 from .._adk import extract_state_delta
@@ -159,7 +160,9 @@ class AsyncpgSessionService(BaseSessionService):
     async def append_event(self, session: Session, event: Event) -> Event:
         if event.partial:
             return event
-        self._apply_temp_state(session, event)
+        # temp: keys reach the caller's copy only once the append is stored (trimming
+        # replaces the delta dict, so `untrimmed` keeps them).
+        untrimmed = event.actions.state_delta if event.actions else None
         event = self._trim_temp_delta_state(event)
         revision = await self._store.append(
             _key(session),
@@ -169,6 +172,7 @@ class AsyncpgSessionService(BaseSessionService):
         )
         if revision is None:  # the same event was stored before: nothing to apply
             return event
+        session.state.update(_temp_only(untrimmed))
         return self._committed(session, event, revision)
 
     def _committed(self, session: Session, event: Event, revision: int) -> Event:
@@ -195,7 +199,8 @@ class AsyncpgSessionService(BaseSessionService):
         """
         kept = [event for event in events if not event.partial]
         limits = self._store.limits
-        trimmed = [self._trim_temp_delta_state(event.model_copy(deep=True)) for event in kept]
+        untrimmed = [_delta(event) for event in kept]  # trimming replaces the delta dicts
+        trimmed = [self._trim_temp_delta_state(event) for event in kept]
         record, revision = await self._store.create_with_events(
             SessionKey(app_name, user_id, _new_id(session_id)),
             _split_state(state),
@@ -206,8 +211,8 @@ class AsyncpgSessionService(BaseSessionService):
             update_time=platform_time.get_time(),
         )
         session = session_from_record(record)
-        for original, stored in zip(kept, trimmed, strict=True):
-            self._apply_temp_state(session, original)
+        for delta, stored in zip(untrimmed, trimmed, strict=True):
+            session.state.update(_temp_only(delta))
             self._committed(session, stored, revision)
         return session
 
@@ -280,6 +285,12 @@ def _new_id(session_id: str | None) -> str:
     """The requested id without surrounding blanks, or a new one (as ADK's services)."""
     session_id = session_id.strip() if session_id else None
     return session_id or platform_uuid.new_uuid()
+
+
+def _temp_only(delta: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The `temp:` keys of a delta: kept on the in-memory session, never stored."""
+    temp = State.TEMP_PREFIX
+    return {key: value for key, value in (delta or {}).items() if key.startswith(temp)}
 
 
 def _delta(event: Event) -> dict[str, Any] | None:

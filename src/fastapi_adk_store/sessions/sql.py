@@ -285,6 +285,18 @@ class Statements:
     """The quoted owner-id column, or None when not configured."""
 
 
+def _index_names(tables: SessionTables, parts: dict[str, str]) -> tuple[str, ...]:
+    """The secondary indexes, qualified with their table's schema when it has one."""
+    return tuple(
+        ".".join([*table.split(".")[:-1], parts[index]])
+        for table, index in [
+            (tables.sessions, "sessions_by_update_index"),
+            (tables.sessions, "sessions_by_id_index"),
+            (tables.events, "events_by_time_index"),
+        ]
+    )
+
+
 def build_statements(tables: SessionTables, owner_id_column_ddl: str | None = None) -> Statements:
     """Check the names and format every statement for them.
 
@@ -323,14 +335,7 @@ def build_statements(tables: SessionTables, owner_id_column_ddl: str | None = No
             lock_key=f"fastapi_adk_store:{tables.sessions}",
         ),
         get_schema_version=statement(_GET_SCHEMA_VERSION),
-        indexes=tuple(
-            ".".join([*table.split(".")[:-1], parts[index]])
-            for table, index in [
-                (tables.sessions, "sessions_by_update_index"),
-                (tables.sessions, "sessions_by_id_index"),
-                (tables.events, "events_by_time_index"),
-            ]
-        ),
+        indexes=_index_names(tables, parts),
         create_session=statement(_CREATE_SESSION),
         get_session=statement(_GET_SESSION),
         get_events=statement(_GET_EVENTS),

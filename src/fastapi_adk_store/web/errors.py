@@ -40,6 +40,7 @@ _DESCRIPTIONS: Mapping[int, str] = {
     503: "PostgreSQL cannot be reached, or the tables are missing; retry after `Retry-After`.",
 }
 _RETRY_LATER = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+_FASTAPI_BODY_ERROR = "There was an error parsing the body"
 _SCHEMA_MISSING = (
     "the session store's tables are missing: start the app with "
     "ADK_STORE_CREATE_TABLES=true or call `await store.create_tables()` once"
@@ -111,7 +112,7 @@ class StoreRoute(APIRoute):
             try:
                 return await handler(request)
             except HTTPException as error:
-                if error.status_code != 400:
+                if (error.status_code, error.detail) != (400, _FASTAPI_BODY_ERROR):
                     raise
                 # FastAPI's answer to a body that is not UTF-8: a 422 like any bad body.
                 invalid(("body",), "the body is not JSON text in UTF-8", None)
