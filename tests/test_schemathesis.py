@@ -145,11 +145,13 @@ def with_links(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def _build_app(settings: StoreSettings) -> FastAPI:
-    """The quick-start app plus `/health`, its OpenAPI document carrying the links."""
+    """The plugin's app with every router it offers (`ADKStore.*_router`, so a router
+    added later is fuzzed too), its OpenAPI document carrying the links."""
     plugin = ADKStore(settings)
     app = FastAPI(lifespan=plugin.lifespan)
-    app.include_router(plugin.sessions_router())
-    app.include_router(plugin.health_router())
+    for name in sorted(dir(ADKStore)):
+        if name.endswith("_router") and not name.startswith("_"):
+            app.include_router(getattr(plugin, name)())
     app.openapi_schema = with_links(app.openapi())
     return app
 
