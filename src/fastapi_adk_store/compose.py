@@ -32,6 +32,7 @@ from .settings import StoreSettings, env_name
 __all__ = [
     "AsyncpgConfig",
     "artifact_limits",
+    "artifact_service_on",
     "build_artifact_service",
     "build_store",
     "kept_embedded_dsn",
@@ -284,3 +285,16 @@ async def open_artifact_service(
         lazy = options.get("min_size") == 0
         async with service.store.opened(create_tables=create_tables, check_schema=not lazy):
             yield service
+
+
+async def artifact_service_on(
+    store: AsyncpgADKStore, settings: StoreSettings
+) -> AsyncpgArtifactService:
+    """The artifact service on the session store's pool (the plugin's way): its tables
+    migrated when `settings.create_tables`, else checked (unless `min_size` is 0)."""
+    service = build_artifact_service(store.sessions.pool_source, **settings.artifact_options())
+    if settings.create_tables:
+        await service.store.create_tables()
+    elif settings.min_size != 0:
+        await service.store.check_schema()
+    return service
