@@ -310,11 +310,13 @@ class ArtifactStore(PooledStore):
         """Delete blobs no version points at (left by an interrupted delete); the count."""
         collected = 0
         while True:
+            done = 0
             async with self._connection() as connection, connection.transaction():
                 blobs = await connection.fetch(self._sql.unreferenced_blobs.text, batch)
                 for blob in blobs:
-                    collected += await self._collect(connection, blob["id"], blob["sha256"])
-            if len(blobs) < batch:
+                    done += await self._collect(connection, blob["id"], blob["sha256"])
+            collected += done
+            if len(blobs) < batch or done == 0:  # done 0: all re-referenced meanwhile
                 return collected
 
     async def blob_count(self) -> int:
