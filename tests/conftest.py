@@ -18,12 +18,16 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from google.adk.artifacts.base_artifact_service import BaseArtifactService
+from google.adk.artifacts.in_memory_artifact_service import InMemoryArtifactService
 from google.adk.errors._stale_session_error import StaleSessionError
 from google.adk.events.event import Event
 from google.adk.sessions.base_session_service import BaseSessionService
 from google.adk.sessions.in_memory_session_service import InMemorySessionService
 
 from fastapi_adk_store import AsyncpgADKStore, AsyncpgConfig, AsyncpgSessionService
+from fastapi_adk_store.artifacts.service import AsyncpgArtifactService
+from fastapi_adk_store.compose import open_artifact_service
 from fastapi_adk_store.db.embedded import EmbeddedPostgres
 from fastapi_adk_store.db.pool import create_pool
 from fastapi_adk_store.settings import StoreSettings
@@ -174,3 +178,24 @@ def race_appends() -> RaceAppends:
         return won, len(results) - won
 
     return race
+
+
+# --- artifacts ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def our_artifact_service(
+    pool_options: PoolOptions,
+) -> AsyncIterator[AsyncpgArtifactService]:
+    """Our artifact service, opened through `open_artifact_service` on the test schema."""
+    async with open_artifact_service(**pool_options) as service:
+        yield service
+
+
+@pytest.fixture(params=["in_memory", "asyncpg"])
+def artifact_service(request: pytest.FixtureRequest) -> BaseArtifactService:
+    """ADK's in-memory artifact service (the oracle) and ours: the contract holds for both."""
+    if request.param == "in_memory":
+        return InMemoryArtifactService()
+    service: AsyncpgArtifactService = request.getfixturevalue("our_artifact_service")
+    return service

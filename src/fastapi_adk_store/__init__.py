@@ -6,11 +6,14 @@ How the code is arranged: docs/architecture.md.
 from __future__ import annotations
 
 from ._version import __version__ as __version__
+from .artifacts.service import ArtifactStream, AsyncpgArtifactService
+from .artifacts.store import ArtifactStore
 from .compose import AsyncpgConfig, build_store, open_session_service
 from .db.pool import PoolStats
 from .errors import (
     AlreadyExistsError,
     AmbiguousSessionError,
+    ArtifactTooLargeError,
     ConfigurationError,
     EmbeddedServerError,
     EventAlreadyExistsError,
@@ -86,4 +89,17 @@ __all__ = [
     "open_session_service",
     "session_from_record",
     "sessions_router",
+]
+
+from .compose import open_artifact_service
+from .web.plugin import ArtifactServiceDep, get_artifact_service
+
+__all__ += [
+    "ArtifactServiceDep",
+    "ArtifactStore",
+    "ArtifactStream",
+    "ArtifactTooLargeError",
+    "AsyncpgArtifactService",
+    "get_artifact_service",
+    "open_artifact_service",
 ]

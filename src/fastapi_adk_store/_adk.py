@@ -23,3 +23,21 @@ __all__ = [
     "public_session",
     "redact_credential_secrets",
 ]
+
+# --- artifacts ----------------------------------------------------------------------------
+
+from google.adk.artifacts.artifact_util import (
+    _MAX_ARTIFACT_REFERENCE_DEPTH as MAX_ARTIFACT_REFERENCE_DEPTH,
+)
+from google.adk.artifacts.artifact_util import (
+    _is_rewind_tombstone as is_rewind_tombstone,
+)
+from google.adk.artifacts.artifact_util import (
+    _validate_session_id_for_flat_storage as validate_session_id_for_flat_storage,
+)
+
+__all__ += [
+    "MAX_ARTIFACT_REFERENCE_DEPTH",
+    "is_rewind_tombstone",
+    "validate_session_id_for_flat_storage",
+]

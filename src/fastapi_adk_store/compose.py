@@ -17,10 +17,13 @@ from typing import Any
 
 import asyncpg
 
+from .artifacts.records import ArtifactLimits
+from .artifacts.service import AsyncpgArtifactService
+from .artifacts.store import ArtifactStore
 from .db.embedded import EmbeddedPostgres, embedded_dsn
 from .db.errors import translate_errors
-from .db.pool import check_pool_options, create_pool
-from .defaults import EXTENSION_KEYS
+from .db.pool import PoolSource, check_pool_options, create_pool
+from .defaults import ARTIFACT_CHUNK_BYTES, ARTIFACT_OPTIONS, EXTENSION_KEYS, MAX_ARTIFACT_BYTES
 from .errors import ConfigurationError
 from .sessions.seed import AsyncpgADKStore
 from .sessions.service import AsyncpgSessionService
@@ -28,8 +31,12 @@ from .settings import StoreSettings, env_name
 
 __all__ = [
     "AsyncpgConfig",
+    "artifact_limits",
+    "artifact_service_on",
+    "build_artifact_service",
     "build_store",
     "kept_embedded_dsn",
+    "open_artifact_service",
     "open_session_service",
     "open_source_pool",
     "open_store",
@@ -224,3 +231,70 @@ def kept_embedded_dsn(data_dir: Path) -> str:
     server = EmbeddedPostgres(data_dir)
     server.start()
     return server.dsn
+
+
+# --- artifacts ----------------------------------------------------------------------------
+
+
+def artifact_limits(options: Mapping[str, Any]) -> ArtifactLimits:
+    """The artifact store's limits from `max_artifact_bytes` / `artifact_chunk_bytes`."""
+    return ArtifactLimits(
+        max_artifact_bytes=options.get("max_artifact_bytes", MAX_ARTIFACT_BYTES),
+        chunk_bytes=options.get("artifact_chunk_bytes", ARTIFACT_CHUNK_BYTES),
+    )
+
+
+def build_artifact_service(pool: PoolSource, **options: Any) -> AsyncpgArtifactService:
+    """An artifact service on a pool someone else opened (the plugin's, the sessions').
+
+    Raises:
+        ConfigurationError: an unknown option or a bad limit.
+    """
+    unknown = sorted(set(options) - ARTIFACT_OPTIONS)
+    if unknown:
+        raise ConfigurationError(
+            f"unknown artifact option(s) {', '.join(unknown)}; expected some of "
+            f"{', '.join(sorted(ARTIFACT_OPTIONS))}"
+        )
+    return AsyncpgArtifactService(ArtifactStore(pool, limits=artifact_limits(options)))
+
+
+@asynccontextmanager
+async def open_artifact_service(
+    dsn: str | None = None, *, create_tables: bool = True, **options: Any
+) -> AsyncIterator[AsyncpgArtifactService]:
+    """Open a pool, create the artifact tables (idempotent) and yield the artifact service.
+
+    `options` are the pool options (`min_size`, `max_size`, `server_settings`, ...) and
+    `max_artifact_bytes` / `artifact_chunk_bytes`. With no `dsn` (and no `host`), an
+    embedded PostgreSQL is started (the `embedded` extra). Without `create_tables` the
+    schema is checked (SchemaMissingError, SchemaOutdatedError). The pool is closed on exit.
+
+    Raises:
+        ConfigurationError: an unknown option or a bad value.
+    """
+    artifact_options = {key: options.pop(key) for key in list(options) if key in ARTIFACT_OPTIONS}
+    if dsn is not None:
+        options["dsn"] = dsn
+    check_pool_options(options)
+    async with embedded_dsn(_needs_embedded(options), None) as server_dsn:
+        if server_dsn is not None:
+            options = {**options, "dsn": server_dsn}
+        source = AsyncpgConfig(pool_config=options)
+        service = build_artifact_service(source, **artifact_options)
+        lazy = options.get("min_size") == 0
+        async with service.store.opened(create_tables=create_tables, check_schema=not lazy):
+            yield service
+
+
+async def artifact_service_on(
+    store: AsyncpgADKStore, settings: StoreSettings
+) -> AsyncpgArtifactService:
+    """The artifact service on the session store's pool (the plugin's way): its tables
+    migrated when `settings.create_tables`, else checked (unless `min_size` is 0)."""
+    service = build_artifact_service(store.sessions.pool_source, **settings.artifact_options())
+    if settings.create_tables:
+        await service.store.create_tables()
+    elif settings.min_size != 0:
+        await service.store.check_schema()
+    return service

@@ -11,11 +11,18 @@ from typing import Final
 
 __all__ = [
     "APP_STATE_TABLE",
+    "ARTIFACT_BLOBS_TABLE",
+    "ARTIFACT_CHUNKS_TABLE",
+    "ARTIFACT_CHUNK_BYTES",
+    "ARTIFACT_OPTIONS",
+    "ARTIFACT_SCHEMA_TABLE",
+    "ARTIFACT_VERSIONS_TABLE",
     "EARLIEST_TIMESTAMP",
     "EMBEDDED_DATA_DIR",
     "EVENTS_TABLE",
     "EXTENSION_KEYS",
     "JSON_DEPTH_CEILING",
+    "MAX_ARTIFACT_BYTES",
     "MAX_EVENT_BYTES",
     "MAX_JSON_DEPTH",
     "MAX_PAGE_SIZE",
@@ -98,3 +105,17 @@ EXTENSION_KEYS: Final = frozenset(
 def pool_min_size(max_size: int) -> int:
     """Connections a pool opens at start when `min_size` is not given."""
     return min(10, max_size)
+
+
+# --- artifacts ----------------------------------------------------------------------------
+
+ARTIFACT_VERSIONS_TABLE: Final = "adk_artifact_versions"
+ARTIFACT_BLOBS_TABLE: Final = "adk_artifact_blobs"
+ARTIFACT_CHUNKS_TABLE: Final = "adk_artifact_chunks"
+ARTIFACT_SCHEMA_TABLE: Final = "adk_artifact_schema"
+MAX_ARTIFACT_BYTES: Final = 128 * 1024 * 1024
+"""Largest artifact payload accepted, in bytes (a text part: its UTF-8 bytes)."""
+ARTIFACT_CHUNK_BYTES: Final = 1024 * 1024
+"""Bytes per stored chunk of an artifact payload: what a streaming load holds at once."""
+ARTIFACT_OPTIONS: Final = frozenset({"max_artifact_bytes", "artifact_chunk_bytes"})
+"""The artifact service's options beside the pool options (`open_artifact_service`)."""

@@ -7,6 +7,7 @@ Exception
 │   ├── ConfigurationError(ValueError)  bad table name, pool option or setting
 │   ├── AmbiguousSessionError(LookupError)  a bare session id matches several sessions
 │   ├── EventTooLargeError(ValueError)      an event over the configured byte limit
+│   ├── ArtifactTooLargeError(ValueError)   an artifact over the configured byte limit
 │   ├── InvalidValueError(ValueError)       PostgreSQL refused a value (e.g. U+0000 in an id)
 │   ├── StoreUnavailableError        PostgreSQL cannot be reached
 │   ├── EmbeddedServerError          the embedded PostgreSQL cannot start
@@ -29,6 +30,7 @@ from ._adk import ADKStaleSessionError
 __all__ = [
     "AlreadyExistsError",
     "AmbiguousSessionError",
+    "ArtifactTooLargeError",
     "ConfigurationError",
     "EmbeddedServerError",
     "EventAlreadyExistsError",
@@ -131,3 +133,15 @@ class SessionAlreadyExistsError(StoreError, AlreadyExistsError):
 
 class EventAlreadyExistsError(StoreError, AlreadyExistsError):
     """The session already holds a different event with this id."""
+
+
+class ArtifactTooLargeError(StoreError, ValueError):
+    """An artifact's payload is larger than the configured limit."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(
+            f"artifact is at least {size} bytes, over the limit of {limit} bytes "
+            "(ADK_STORE_MAX_ARTIFACT_BYTES)"
+        )
+        self.size = size
+        self.limit = limit

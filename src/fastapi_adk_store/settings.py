@@ -23,6 +23,7 @@ from .defaults import (
     EVENTS_TABLE,
     EXTENSION_KEYS,
     JSON_DEPTH_CEILING,
+    MAX_ARTIFACT_BYTES,
     MAX_EVENT_BYTES,
     MAX_JSON_DEPTH,
     MAX_PAGE_SIZE,
@@ -126,6 +127,8 @@ class StoreSettings(BaseSettings):
     """Largest page (sessions or events) the router returns; also the default page size."""
     embedded_data_dir: Path = EMBEDDED_DATA_DIR
     """Data directory of the embedded PostgreSQL used when no DSN or host is set."""
+    max_artifact_bytes: int = Field(default=MAX_ARTIFACT_BYTES, gt=0)
+    """Largest artifact payload accepted, in bytes; larger saves get 413 (every entry point)."""
 
     def __init__(self, **values: Any) -> None:
         try:
@@ -181,6 +184,10 @@ class StoreSettings(BaseSettings):
         """Table settings in the seed's `extension_config={"adk": {...}}` shape."""
         adk = {key: getattr(self, key) for key in EXTENSION_KEYS}
         return {"adk": {key: value for key, value in adk.items() if value is not None}}
+
+    def artifact_options(self) -> dict[str, Any]:
+        """The artifact service's options (`compose.build_artifact_service`)."""
+        return {"max_artifact_bytes": self.max_artifact_bytes}
 
 
 _SECRET_FIELDS = frozenset({"dsn", "password"})

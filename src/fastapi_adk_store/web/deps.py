@@ -7,15 +7,19 @@ from typing import Annotated, Any
 from fastapi import Depends
 from starlette.requests import HTTPConnection
 
+from ..artifacts.service import AsyncpgArtifactService
 from ..errors import ConfigurationError
 from ..sessions.seed import AsyncpgADKStore
 from ..sessions.service import AsyncpgSessionService
 
 __all__ = [
+    "ARTIFACT_SERVICE_STATE_KEY",
     "SERVICE_STATE_KEY",
     "STORE_STATE_KEY",
+    "ArtifactServiceDep",
     "SessionServiceDep",
     "StoreDep",
+    "get_artifact_service",
     "get_session_service",
     "get_store",
 ]
@@ -69,3 +73,20 @@ def get_session_service(
 
 StoreDep = Annotated[AsyncpgADKStore, Depends(get_store)]
 SessionServiceDep = Annotated[AsyncpgSessionService, Depends(get_session_service)]
+
+
+ARTIFACT_SERVICE_STATE_KEY = "adk_artifact_service"
+
+
+def get_artifact_service(connection: HTTPConnection) -> AsyncpgArtifactService:
+    """Dependency: the app's `AsyncpgArtifactService` (an ADK `BaseArtifactService`), on
+    the sessions' pool.
+
+    Raises:
+        ConfigurationError: the app was not started with `ADKStore.lifespan`.
+    """
+    service: AsyncpgArtifactService = _from_state(connection, ARTIFACT_SERVICE_STATE_KEY)
+    return service
+
+
+ArtifactServiceDep = Annotated[AsyncpgArtifactService, Depends(get_artifact_service)]

@@ -17,15 +17,18 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
-from ..compose import open_store
+from ..compose import artifact_service_on, open_store
 from ..sessions.seed import AsyncpgADKStore
 from ..sessions.service import AsyncpgSessionService
 from ..settings import StoreSettings
 from .deps import (
+    ARTIFACT_SERVICE_STATE_KEY,
     SERVICE_STATE_KEY,
     STORE_STATE_KEY,
+    ArtifactServiceDep,
     SessionServiceDep,
     StoreDep,
+    get_artifact_service,
     get_session_service,
     get_store,
 )
@@ -33,11 +36,14 @@ from .health import health_router
 from .sessions import sessions_router
 
 __all__ = [
+    "ARTIFACT_SERVICE_STATE_KEY",
     "SERVICE_STATE_KEY",
     "STORE_STATE_KEY",
     "ADKStore",
+    "ArtifactServiceDep",
     "SessionServiceDep",
     "StoreDep",
+    "get_artifact_service",
     "get_session_service",
     "get_store",
 ]
@@ -81,11 +87,18 @@ class ADKStore:
         """
         async with self.open() as store:
             service = AsyncpgSessionService(store)
+            artifacts = await artifact_service_on(store, self.settings)
             setattr(app.state, STORE_STATE_KEY, store)
             setattr(app.state, SERVICE_STATE_KEY, service)
+            setattr(app.state, ARTIFACT_SERVICE_STATE_KEY, artifacts)
             try:
-                yield {STORE_STATE_KEY: store, SERVICE_STATE_KEY: service}
+                yield {
+                    STORE_STATE_KEY: store,
+                    SERVICE_STATE_KEY: service,
+                    ARTIFACT_SERVICE_STATE_KEY: artifacts,
+                }
             finally:
+                delattr(app.state, ARTIFACT_SERVICE_STATE_KEY)
                 delattr(app.state, SERVICE_STATE_KEY)
                 delattr(app.state, STORE_STATE_KEY)
 

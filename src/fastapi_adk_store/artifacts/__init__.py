@@ -1,0 +1,1 @@
+"""ADK artifacts on PostgreSQL: versions by key, bytes content-addressed and chunked."""
