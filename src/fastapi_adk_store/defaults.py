@@ -20,6 +20,12 @@ __all__ = [
     "MAX_JSON_DEPTH",
     "MAX_PAGE_SIZE",
     "MAX_TIMESTAMP",
+    "MEMORY_MAX_TEXT_BYTES",
+    "MEMORY_SCHEMA_TABLE",
+    "MEMORY_SEARCH_LIMIT",
+    "MEMORY_TABLE",
+    "MEMORY_TEXT_SEARCH_CONFIG",
+    "MEMORY_TOMBSTONE_TABLE",
     "MIN_TIMESTAMP",
     "POOL_MAX_SIZE",
     "POOL_OPTIONS",
@@ -98,3 +104,17 @@ EXTENSION_KEYS: Final = frozenset(
 def pool_min_size(max_size: int) -> int:
     """Connections a pool opens at start when `min_size` is not given."""
     return min(10, max_size)
+
+
+MEMORY_TABLE: Final = "adk_memories"
+MEMORY_TOMBSTONE_TABLE: Final = "adk_memory_tombstones"
+"""Ids of deleted memories, so re-adding their session does not bring them back."""
+MEMORY_SCHEMA_TABLE: Final = "adk_memory_schema"
+MEMORY_SEARCH_LIMIT: Final = 10
+"""Most memories one search returns (ADK's in-memory service returns ten)."""
+MEMORY_TEXT_SEARCH_CONFIG: Final = "simple"
+"""PostgreSQL text-search configuration of the memory index: 'simple' neither stems nor
+drops stop words, so it treats every language alike and matches whole words as ADK's
+in-memory service does; 'english' stems ('colors' finds 'color') for English-only apps."""
+MEMORY_MAX_TEXT_BYTES: Final = 256 * 1024
+"""Most UTF-8 bytes of a memory's text that are indexed (the content is kept whole)."""
