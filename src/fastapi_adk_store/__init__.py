@@ -5,7 +5,7 @@ How the code is arranged: docs/architecture.md.
 
 from __future__ import annotations
 
-from .compose import AsyncpgConfig, build_store, open_session_service
+from .compose import AsyncpgConfig, build_store, open_memory_service, open_session_service
 from .db.pool import PoolStats
 from .errors import (
     AlreadyExistsError,
@@ -36,6 +36,8 @@ from .sessions.seed import AsyncpgADKStore
 from .sessions.service import AsyncpgSessionService, event_from_record, session_from_record
 from .sessions.sql import SCHEMA_VERSION
 from .sessions.store import SessionStore
+from .memory.service import AsyncpgMemoryService
+from .memory.store import MemoryStore
 from .settings import StoreSettings
 from .web.health import HealthReport, health_router
 from .web.models import ErrorCode, ErrorModel
@@ -49,6 +51,7 @@ __all__ = [
     "AmbiguousSessionError",
     "AsyncpgADKStore",
     "AsyncpgConfig",
+    "AsyncpgMemoryService",
     "AsyncpgSessionService",
     "ConfigurationError",
     "EmbeddedServerError",
@@ -60,6 +63,7 @@ __all__ = [
     "EventTooLargeError",
     "HealthReport",
     "InvalidValueError",
+    "MemoryStore",
     "Page",
     "PoolStats",
     "SchemaMissingError",
@@ -82,6 +86,7 @@ __all__ = [
     "get_session_service",
     "get_store",
     "health_router",
+    "open_memory_service",
     "open_session_service",
     "session_from_record",
     "sessions_router",
