@@ -23,6 +23,8 @@ from .errors import (
     StoreError,
     StoreUnavailableError,
 )
+from .memory.service import AsyncpgMemoryService
+from .memory.store import MemoryStore
 from .sessions.records import (
     EventCursor,
     EventRecord,
@@ -36,8 +38,6 @@ from .sessions.seed import AsyncpgADKStore
 from .sessions.service import AsyncpgSessionService, event_from_record, session_from_record
 from .sessions.sql import SCHEMA_VERSION
 from .sessions.store import SessionStore
-from .memory.service import AsyncpgMemoryService
-from .memory.store import MemoryStore
 from .settings import StoreSettings
 from .web.health import HealthReport, health_router
 from .web.models import ErrorCode, ErrorModel
