@@ -224,9 +224,7 @@ async def test_english_configuration_stems(pool_options: PoolOptions) -> None:
         {"memory_nonsense": 1},
     ],
 )
-async def test_bad_options_are_refused(
-    pool_options: PoolOptions, options: dict[str, Any]
-) -> None:
+async def test_bad_options_are_refused(pool_options: PoolOptions, options: dict[str, Any]) -> None:
     with pytest.raises(ConfigurationError):
         async with open_memory_service(**pool_options, **options):
             pass
