@@ -39,7 +39,9 @@ from .sessions.service import AsyncpgSessionService, event_from_record, session_
 from .sessions.sql import SCHEMA_VERSION
 from .sessions.store import SessionStore
 from .settings import StoreSettings
+from .web.deps import MemoryServiceDep, get_memory_service
 from .web.health import HealthReport, health_router
+from .web.memory import memory_router
 from .web.models import ErrorCode, ErrorModel
 from .web.plugin import ADKStore, SessionServiceDep, StoreDep, get_session_service, get_store
 from .web.sessions import sessions_router
@@ -63,6 +65,7 @@ __all__ = [
     "EventTooLargeError",
     "HealthReport",
     "InvalidValueError",
+    "MemoryServiceDep",
     "MemoryStore",
     "Page",
     "PoolStats",
@@ -83,9 +86,11 @@ __all__ = [
     "StoreUnavailableError",
     "build_store",
     "event_from_record",
+    "get_memory_service",
     "get_session_service",
     "get_store",
     "health_router",
+    "memory_router",
     "open_memory_service",
     "open_session_service",
     "session_from_record",

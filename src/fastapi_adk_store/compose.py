@@ -19,7 +19,7 @@ import asyncpg
 
 from .db.embedded import EmbeddedPostgres, embedded_dsn
 from .db.errors import translate_errors
-from .db.pool import PoolSource, check_pool_options, create_pool
+from .db.pool import FixedPool, PoolSource, check_pool_options, create_pool
 from .defaults import EXTENSION_KEYS
 from .errors import ConfigurationError
 from .memory.records import MemoryOptions
@@ -34,6 +34,7 @@ __all__ = [
     "AsyncpgConfig",
     "build_store",
     "kept_embedded_dsn",
+    "open_memory_beside",
     "open_memory_service",
     "open_session_service",
     "open_source_pool",
@@ -291,3 +292,21 @@ async def open_memory_service(
         lazy = options.get("min_size") == 0
         async with store.opened(create_tables=create_tables, check_schema=not lazy):
             yield AsyncpgMemoryService(store)
+
+
+async def open_memory_beside(
+    store: AsyncpgADKStore, settings: StoreSettings
+) -> AsyncpgMemoryService:
+    """The memory service on the session store's pool (the plugin's way): its tables
+    created with `create_tables`, else checked. The session store closes the pool.
+
+    Raises:
+        SchemaMissingError, SchemaOutdatedError: without create_tables, on a database
+            whose memory tables are absent or older.
+    """
+    memory = build_memory_store(FixedPool(await store.get_pool()), settings.memory_options())
+    if settings.create_tables:
+        await memory.create_tables()
+    else:
+        await memory.check_schema()
+    return AsyncpgMemoryService(memory)

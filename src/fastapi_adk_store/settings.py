@@ -132,6 +132,8 @@ class StoreSettings(BaseSettings):
     """Largest page (sessions or events) the router returns; also the default page size."""
     embedded_data_dir: Path = EMBEDDED_DATA_DIR
     """Data directory of the embedded PostgreSQL used when no DSN or host is set."""
+    memory_enabled: bool = False
+    """Open the memory service (and create its tables) in the plugin's lifespan."""
     memory_table: str = MEMORY_TABLE
     """Table of memories (the memory service)."""
     memory_tombstone_table: str = MEMORY_TOMBSTONE_TABLE

@@ -8,14 +8,18 @@ from fastapi import Depends
 from starlette.requests import HTTPConnection
 
 from ..errors import ConfigurationError
+from ..memory.service import AsyncpgMemoryService
 from ..sessions.seed import AsyncpgADKStore
 from ..sessions.service import AsyncpgSessionService
 
 __all__ = [
+    "MEMORY_SERVICE_STATE_KEY",
     "SERVICE_STATE_KEY",
     "STORE_STATE_KEY",
+    "MemoryServiceDep",
     "SessionServiceDep",
     "StoreDep",
+    "get_memory_service",
     "get_session_service",
     "get_store",
 ]
@@ -69,3 +73,19 @@ def get_session_service(
 
 StoreDep = Annotated[AsyncpgADKStore, Depends(get_store)]
 SessionServiceDep = Annotated[AsyncpgSessionService, Depends(get_session_service)]
+
+MEMORY_SERVICE_STATE_KEY = "adk_memory_service"
+
+
+def get_memory_service(connection: HTTPConnection) -> AsyncpgMemoryService:
+    """Dependency: the app's `AsyncpgMemoryService` (an ADK `BaseMemoryService`).
+
+    Raises:
+        ConfigurationError: the app was not started with `ADKStore.lifespan`, or its
+            settings leave `memory_enabled` off.
+    """
+    service: AsyncpgMemoryService = _from_state(connection, MEMORY_SERVICE_STATE_KEY)
+    return service
+
+
+MemoryServiceDep = Annotated[AsyncpgMemoryService, Depends(get_memory_service)]
