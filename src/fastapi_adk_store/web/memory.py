@@ -74,7 +74,10 @@ def memory_router(*, identity: Callable[..., Any] | None = None, prefix: str = "
         responses=error_responses(403),
     )
     async def search_memory(
-        app_name: str, user_id: str, memory: Memory, query: Annotated[str, Query(max_length=4096)]
+        app_name: str,
+        user_id: str,
+        memory: Memory,
+        query: Annotated[str, Query(max_length=4096)] = "",
     ) -> Response:
         """The user's memories matching the query, best first."""
         found = await memory.search_memory(app_name=app_name, user_id=user_id, query=query)
