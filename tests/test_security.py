@@ -45,6 +45,7 @@ BODIES: dict[str, Any] = {
         "invocationId": "evil",
         "actions": {"stateDelta": {"k": "evil"}},
     },
+    "adk_store:add_session_to_memory": {"sessionId": "s-alice"},
 }
 # Path values that differ from the default (a create must not hit an existing id).
 PATH_OVERRIDES: dict[str, dict[str, str]] = {
@@ -250,7 +251,7 @@ async def test_another_users_routes_answer_403_and_touch_nothing(
     await service.append_event(bob, Event(author="user", invocation_id="i-1"))
     await service.create_session(app_name=APP, user_id="alice", session_id="s-alice")
     before = await _bobs_data(service)
-    plugin = ADKStore(store_settings)
+    plugin = ADKStore(store_settings, memory_enabled=True)
     checked = 0
     for label, factory in router_factories(plugin).items():
         app = app_with_routers(plugin, [build_router(factory, alice)])

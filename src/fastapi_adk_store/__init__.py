@@ -8,7 +8,13 @@ from __future__ import annotations
 from ._version import __version__ as __version__
 from .artifacts.service import ArtifactStream, AsyncpgArtifactService
 from .artifacts.store import ArtifactStore
-from .compose import AsyncpgConfig, build_store, open_session_service
+from .compose import (
+    AsyncpgConfig,
+    build_store,
+    open_artifact_service,
+    open_memory_service,
+    open_session_service,
+)
 from .db.pool import PoolStats
 from .errors import (
     AlreadyExistsError,
@@ -27,6 +33,8 @@ from .errors import (
     StoreError,
     StoreUnavailableError,
 )
+from .memory.service import AsyncpgMemoryService
+from .memory.store import MemoryStore
 from .sessions.records import (
     EventCursor,
     EventRecord,
@@ -41,7 +49,14 @@ from .sessions.service import AsyncpgSessionService, event_from_record, session_
 from .sessions.sql import SCHEMA_VERSION
 from .sessions.store import SessionStore
 from .settings import StoreSettings
+from .web.deps import (
+    ArtifactServiceDep,
+    MemoryServiceDep,
+    get_artifact_service,
+    get_memory_service,
+)
 from .web.health import HealthReport, health_router
+from .web.memory import memory_router
 from .web.models import ErrorCode, ErrorModel
 from .web.plugin import ADKStore, SessionServiceDep, StoreDep, get_session_service, get_store
 from .web.sessions import sessions_router
@@ -51,8 +66,14 @@ __all__ = [
     "ADKStore",
     "AlreadyExistsError",
     "AmbiguousSessionError",
+    "ArtifactServiceDep",
+    "ArtifactStore",
+    "ArtifactStream",
+    "ArtifactTooLargeError",
     "AsyncpgADKStore",
+    "AsyncpgArtifactService",
     "AsyncpgConfig",
+    "AsyncpgMemoryService",
     "AsyncpgSessionService",
     "ConfigurationError",
     "EmbeddedServerError",
@@ -64,6 +85,8 @@ __all__ = [
     "EventTooLargeError",
     "HealthReport",
     "InvalidValueError",
+    "MemoryServiceDep",
+    "MemoryStore",
     "Page",
     "PoolStats",
     "SchemaMissingError",
@@ -83,23 +106,15 @@ __all__ = [
     "StoreUnavailableError",
     "build_store",
     "event_from_record",
+    "get_artifact_service",
+    "get_memory_service",
     "get_session_service",
     "get_store",
     "health_router",
+    "memory_router",
+    "open_artifact_service",
+    "open_memory_service",
     "open_session_service",
     "session_from_record",
     "sessions_router",
-]
-
-from .compose import open_artifact_service
-from .web.plugin import ArtifactServiceDep, get_artifact_service
-
-__all__ += [
-    "ArtifactServiceDep",
-    "ArtifactStore",
-    "ArtifactStream",
-    "ArtifactTooLargeError",
-    "AsyncpgArtifactService",
-    "get_artifact_service",
-    "open_artifact_service",
 ]

@@ -11,6 +11,7 @@ from google.adk.auth.auth_credential import (
 )
 from google.adk.errors._stale_session_error import StaleSessionError as ADKStaleSessionError
 from google.adk.events._internal_metadata import mark_restored, public_event, public_session
+from google.adk.memory._utils import format_timestamp as format_memory_timestamp
 from google.adk.sessions._session_util import extract_state_delta
 from google.adk.utils._function_call_names import CLIENT_FUNCTION_CALL_NAMES
 
@@ -18,6 +19,7 @@ __all__ = [
     "CLIENT_FUNCTION_CALL_NAMES",
     "ADKStaleSessionError",
     "extract_state_delta",
+    "format_memory_timestamp",
     "mark_restored",
     "public_event",
     "public_session",

@@ -22,9 +22,13 @@ from .artifacts.service import AsyncpgArtifactService
 from .artifacts.store import ArtifactStore
 from .db.embedded import EmbeddedPostgres, embedded_dsn
 from .db.errors import translate_errors
-from .db.pool import PoolSource, check_pool_options, create_pool
+from .db.pool import FixedPool, PoolSource, check_pool_options, create_pool
 from .defaults import ARTIFACT_CHUNK_BYTES, ARTIFACT_OPTIONS, EXTENSION_KEYS, MAX_ARTIFACT_BYTES
 from .errors import ConfigurationError
+from .memory.records import MemoryOptions
+from .memory.service import AsyncpgMemoryService
+from .memory.sql import MemoryTables
+from .memory.store import MemoryStore
 from .sessions.seed import AsyncpgADKStore
 from .sessions.service import AsyncpgSessionService
 from .settings import StoreSettings, env_name
@@ -37,6 +41,8 @@ __all__ = [
     "build_store",
     "kept_embedded_dsn",
     "open_artifact_service",
+    "open_memory_beside",
+    "open_memory_service",
     "open_session_service",
     "open_source_pool",
     "open_store",
@@ -231,6 +237,86 @@ def kept_embedded_dsn(data_dir: Path) -> str:
     server = EmbeddedPostgres(data_dir)
     server.start()
     return server.dsn
+
+
+MEMORY_OPTION_KEYS = frozenset(
+    {
+        "memory_table",
+        "memory_tombstone_table",
+        "memory_schema_table",
+        "memory_search_limit",
+        "memory_text_search_config",
+        "memory_max_text_bytes",
+    }
+)
+"""Options of the memory store, beside the pool's (the settings of the same names)."""
+
+
+def build_memory_store(pool: PoolSource, options: Mapping[str, Any]) -> MemoryStore:
+    """A memory store over `pool` with these `memory_*` options (defaults for the rest).
+
+    Raises:
+        ConfigurationError: an unknown option, a bad table name or value.
+    """
+    unknown = sorted(set(options) - MEMORY_OPTION_KEYS)
+    if unknown:
+        raise ConfigurationError(f"unknown memory option(s) {', '.join(unknown)}")
+    defaults = MemoryTables()
+    tables = MemoryTables(
+        memories=options.get("memory_table", defaults.memories),
+        tombstones=options.get("memory_tombstone_table", defaults.tombstones),
+        schema_versions=options.get("memory_schema_table", defaults.schema_versions),
+    )
+    given = {
+        key.removeprefix("memory_"): value
+        for key, value in options.items()
+        if key in {"memory_search_limit", "memory_text_search_config", "memory_max_text_bytes"}
+    }
+    return MemoryStore(pool, tables=tables, options=MemoryOptions(**given))
+
+
+@asynccontextmanager
+async def open_memory_service(
+    dsn: str | None = None, *, create_tables: bool = True, **options: Any
+) -> AsyncIterator[AsyncpgMemoryService]:
+    """Open a pool, create the memory tables (idempotent) and yield the memory service.
+
+    `options` are the seed's pool options (`min_size`, `max_size`, `command_timeout`, ...)
+    and the memory settings (`memory_search_limit`, `memory_text_search_config`,
+    `memory_table`, ...). With no `dsn` (and no `host`), an embedded PostgreSQL is
+    started (the `embedded` extra). The pool is closed on exit.
+
+    Raises:
+        ConfigurationError: an unknown option or a bad value.
+    """
+    memory = {key: options.pop(key) for key in list(options) if key in MEMORY_OPTION_KEYS}
+    if dsn is not None:
+        options["dsn"] = dsn
+    async with embedded_dsn(_needs_embedded(options), None) as server_dsn:
+        if server_dsn is not None:
+            options = {**options, "dsn": server_dsn}
+        store = build_memory_store(AsyncpgConfig(pool_config=options), memory)
+        lazy = options.get("min_size") == 0
+        async with store.opened(create_tables=create_tables, check_schema=not lazy):
+            yield AsyncpgMemoryService(store)
+
+
+async def open_memory_beside(
+    store: AsyncpgADKStore, settings: StoreSettings
+) -> AsyncpgMemoryService:
+    """The memory service on the session store's pool (the plugin's way): its tables
+    created with `create_tables`, else checked. The session store closes the pool.
+
+    Raises:
+        SchemaMissingError, SchemaOutdatedError: without create_tables, on a database
+            whose memory tables are absent or older.
+    """
+    memory = build_memory_store(FixedPool(await store.get_pool()), settings.memory_options())
+    if settings.create_tables:
+        await memory.create_tables()
+    else:
+        await memory.check_schema()
+    return AsyncpgMemoryService(memory)
 
 
 # --- artifacts ----------------------------------------------------------------------------

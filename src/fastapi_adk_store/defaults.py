@@ -27,6 +27,12 @@ __all__ = [
     "MAX_JSON_DEPTH",
     "MAX_PAGE_SIZE",
     "MAX_TIMESTAMP",
+    "MEMORY_MAX_TEXT_BYTES",
+    "MEMORY_SCHEMA_TABLE",
+    "MEMORY_SEARCH_LIMIT",
+    "MEMORY_TABLE",
+    "MEMORY_TEXT_SEARCH_CONFIG",
+    "MEMORY_TOMBSTONE_TABLE",
     "MIN_TIMESTAMP",
     "POOL_MAX_SIZE",
     "POOL_OPTIONS",
@@ -119,3 +125,16 @@ ARTIFACT_CHUNK_BYTES: Final = 1024 * 1024
 """Bytes per stored chunk of an artifact payload: what a streaming load holds at once."""
 ARTIFACT_OPTIONS: Final = frozenset({"max_artifact_bytes", "artifact_chunk_bytes"})
 """The artifact service's options beside the pool options (`open_artifact_service`)."""
+
+MEMORY_TABLE: Final = "adk_memories"
+MEMORY_TOMBSTONE_TABLE: Final = "adk_memory_tombstones"
+"""Ids of deleted memories, so re-adding their session does not bring them back."""
+MEMORY_SCHEMA_TABLE: Final = "adk_memory_schema"
+MEMORY_SEARCH_LIMIT: Final = 10
+"""Most memories one search returns (ADK's in-memory service returns ten)."""
+MEMORY_TEXT_SEARCH_CONFIG: Final = "simple"
+"""PostgreSQL text-search configuration of the memory index: 'simple' neither stems nor
+drops stop words, so it treats every language alike and matches whole words as ADK's
+in-memory service does; 'english' stems ('colors' finds 'color') for English-only apps."""
+MEMORY_MAX_TEXT_BYTES: Final = 256 * 1024
+"""Most UTF-8 bytes of a memory's text that are indexed (the content is kept whole)."""

@@ -28,6 +28,12 @@ from .defaults import (
     MAX_JSON_DEPTH,
     MAX_PAGE_SIZE,
     MAX_TIMESTAMP,
+    MEMORY_MAX_TEXT_BYTES,
+    MEMORY_SCHEMA_TABLE,
+    MEMORY_SEARCH_LIMIT,
+    MEMORY_TABLE,
+    MEMORY_TEXT_SEARCH_CONFIG,
+    MEMORY_TOMBSTONE_TABLE,
     MIN_TIMESTAMP,
     POOL_MAX_SIZE,
     POOL_OPTIONS,
@@ -129,6 +135,37 @@ class StoreSettings(BaseSettings):
     """Data directory of the embedded PostgreSQL used when no DSN or host is set."""
     max_artifact_bytes: int = Field(default=MAX_ARTIFACT_BYTES, gt=0)
     """Largest artifact payload accepted, in bytes; larger saves get 413 (every entry point)."""
+
+    memory_enabled: bool = False
+    """Open the memory service (and create its tables) in the plugin's lifespan."""
+    memory_table: str = MEMORY_TABLE
+    """Table of memories (the memory service)."""
+    memory_tombstone_table: str = MEMORY_TOMBSTONE_TABLE
+    """Table of deleted memories' ids (so re-adding a session does not restore them)."""
+    memory_schema_table: str = MEMORY_SCHEMA_TABLE
+    """Table recording the memory schema's applied version."""
+    memory_search_limit: int = Field(default=MEMORY_SEARCH_LIMIT, ge=1)
+    """Most memories a search returns."""
+    memory_text_search_config: str = Field(
+        default=MEMORY_TEXT_SEARCH_CONFIG, pattern=r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)?$"
+    )
+    """Text-search configuration of memory search ('simple' or 'english'); set before first use."""
+    memory_max_text_bytes: int = Field(default=MEMORY_MAX_TEXT_BYTES, ge=1)
+    """Most UTF-8 bytes of a memory's text that are indexed (the content is kept whole)."""
+
+    def memory_options(self) -> dict[str, Any]:
+        """The `memory_*` options of `open_memory_service` for these settings."""
+        return {
+            name: getattr(self, name)
+            for name in (
+                "memory_table",
+                "memory_tombstone_table",
+                "memory_schema_table",
+                "memory_search_limit",
+                "memory_text_search_config",
+                "memory_max_text_bytes",
+            )
+        }
 
     def __init__(self, **values: Any) -> None:
         try:

@@ -9,17 +9,21 @@ from starlette.requests import HTTPConnection
 
 from ..artifacts.service import AsyncpgArtifactService
 from ..errors import ConfigurationError
+from ..memory.service import AsyncpgMemoryService
 from ..sessions.seed import AsyncpgADKStore
 from ..sessions.service import AsyncpgSessionService
 
 __all__ = [
     "ARTIFACT_SERVICE_STATE_KEY",
+    "MEMORY_SERVICE_STATE_KEY",
     "SERVICE_STATE_KEY",
     "STORE_STATE_KEY",
     "ArtifactServiceDep",
+    "MemoryServiceDep",
     "SessionServiceDep",
     "StoreDep",
     "get_artifact_service",
+    "get_memory_service",
     "get_session_service",
     "get_store",
 ]
@@ -90,3 +94,19 @@ def get_artifact_service(connection: HTTPConnection) -> AsyncpgArtifactService:
 
 
 ArtifactServiceDep = Annotated[AsyncpgArtifactService, Depends(get_artifact_service)]
+
+MEMORY_SERVICE_STATE_KEY = "adk_memory_service"
+
+
+def get_memory_service(connection: HTTPConnection) -> AsyncpgMemoryService:
+    """Dependency: the app's `AsyncpgMemoryService` (an ADK `BaseMemoryService`).
+
+    Raises:
+        ConfigurationError: the app was not started with `ADKStore.lifespan`, or its
+            settings leave `memory_enabled` off.
+    """
+    service: AsyncpgMemoryService = _from_state(connection, MEMORY_SERVICE_STATE_KEY)
+    return service
+
+
+MemoryServiceDep = Annotated[AsyncpgMemoryService, Depends(get_memory_service)]

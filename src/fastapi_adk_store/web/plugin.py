@@ -17,33 +17,40 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
-from ..compose import artifact_service_on, open_store
+from ..compose import artifact_service_on, open_memory_beside, open_store
 from ..sessions.seed import AsyncpgADKStore
 from ..sessions.service import AsyncpgSessionService
 from ..settings import StoreSettings
 from .deps import (
     ARTIFACT_SERVICE_STATE_KEY,
+    MEMORY_SERVICE_STATE_KEY,
     SERVICE_STATE_KEY,
     STORE_STATE_KEY,
     ArtifactServiceDep,
+    MemoryServiceDep,
     SessionServiceDep,
     StoreDep,
     get_artifact_service,
+    get_memory_service,
     get_session_service,
     get_store,
 )
 from .health import health_router
+from .memory import memory_router
 from .sessions import sessions_router
 
 __all__ = [
     "ARTIFACT_SERVICE_STATE_KEY",
+    "MEMORY_SERVICE_STATE_KEY",
     "SERVICE_STATE_KEY",
     "STORE_STATE_KEY",
     "ADKStore",
     "ArtifactServiceDep",
+    "MemoryServiceDep",
     "SessionServiceDep",
     "StoreDep",
     "get_artifact_service",
+    "get_memory_service",
     "get_session_service",
     "get_store",
 ]
@@ -87,20 +94,20 @@ class ADKStore:
         """
         async with self.open() as store:
             service = AsyncpgSessionService(store)
-            artifacts = await artifact_service_on(store, self.settings)
-            setattr(app.state, STORE_STATE_KEY, store)
-            setattr(app.state, SERVICE_STATE_KEY, service)
-            setattr(app.state, ARTIFACT_SERVICE_STATE_KEY, artifacts)
+            state: dict[str, Any] = {
+                STORE_STATE_KEY: store,
+                SERVICE_STATE_KEY: service,
+                ARTIFACT_SERVICE_STATE_KEY: await artifact_service_on(store, self.settings),
+            }
+            if self.settings.memory_enabled:
+                state[MEMORY_SERVICE_STATE_KEY] = await open_memory_beside(store, self.settings)
+            for key, value in state.items():
+                setattr(app.state, key, value)
             try:
-                yield {
-                    STORE_STATE_KEY: store,
-                    SERVICE_STATE_KEY: service,
-                    ARTIFACT_SERVICE_STATE_KEY: artifacts,
-                }
+                yield state
             finally:
-                delattr(app.state, ARTIFACT_SERVICE_STATE_KEY)
-                delattr(app.state, SERVICE_STATE_KEY)
-                delattr(app.state, STORE_STATE_KEY)
+                for key in state:
+                    delattr(app.state, key)
 
     def sessions_router(self, **kwargs: Any) -> APIRouter:
         """`sessions_router(...)` with `max_page_size` from the settings.
@@ -113,3 +120,10 @@ class ADKStore:
     def health_router(self, **kwargs: Any) -> APIRouter:
         """`GET /health` (see `web.health`); `prefix=` is passed on."""
         return health_router(**kwargs)
+
+    def memory_router(self, **kwargs: Any) -> APIRouter:
+        """`memory_router(...)` (see `web.memory`); needs `memory_enabled` in the settings.
+
+        Keyword arguments (`identity=`, `prefix=`) are passed on.
+        """
+        return memory_router(**kwargs)
