@@ -158,8 +158,8 @@ def _build_app(settings: StoreSettings) -> FastAPI:
 
 @pytest.fixture
 def fuzz_app(store_settings: StoreSettings) -> FastAPI:
-    """The app on this test's schema."""
-    return _build_app(store_settings)
+    """The app on this test's schema, every service on (memory is opt-in)."""
+    return _build_app(store_settings.model_copy(update={"memory_enabled": True}))
 
 
 @pytest.fixture
