@@ -11,10 +11,10 @@ filename: it makes version numbers atomic), then the lock of a blob's sha256 (it
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Final
 
-from ..db.identifiers import quote_identifier, unqualified
+from ..db.identifiers import TableNames, quote_identifier, unqualified
 from ..db.migrations import Migrator, latest_version, load_migrations
 from ..db.statements import Statement
 from ..defaults import (
@@ -23,7 +23,6 @@ from ..defaults import (
     ARTIFACT_SCHEMA_TABLE,
     ARTIFACT_VERSIONS_TABLE,
 )
-from ..errors import ConfigurationError
 
 __all__ = ["ARTIFACT_SCHEMA_VERSION", "ArtifactStatements", "ArtifactTables", "build_statements"]
 
@@ -32,24 +31,13 @@ ARTIFACT_SCHEMA_VERSION: Final = latest_version("artifacts")
 
 
 @dataclass(frozen=True)
-class ArtifactTables:
+class ArtifactTables(TableNames):
     """Names of the artifact store's tables (unquoted, as configured)."""
 
     versions: str = ARTIFACT_VERSIONS_TABLE
     blobs: str = ARTIFACT_BLOBS_TABLE
     chunks: str = ARTIFACT_CHUNKS_TABLE
     schema_versions: str = ARTIFACT_SCHEMA_TABLE
-
-    def quoted(self) -> dict[str, str]:
-        """Each name quoted, by field.
-
-        Raises:
-            ConfigurationError: a name is not an identifier, or two names are equal.
-        """
-        quoted = {f.name: quote_identifier(getattr(self, f.name)) for f in fields(self)}
-        if len(set(quoted.values())) != len(quoted):
-            raise ConfigurationError(f"table names must be distinct, got {self!r}")
-        return quoted
 
 
 _RECORD_SCHEMA_VERSION: Final = (
@@ -144,7 +132,6 @@ class ArtifactStatements:
     """The artifact store's SQL, formatted for one set of table names."""
 
     migrator: Migrator
-    get_schema_version: Statement
     lock: Statement
     find_blob: Statement
     new_blob: Statement
@@ -188,7 +175,6 @@ def build_statements(tables: ArtifactTables) -> ArtifactStatements:
             record_sql=statement(_RECORD_SCHEMA_VERSION).text,
             lock_key=f"fastapi_adk_store:artifacts:{tables.versions}",
         ),
-        get_schema_version=statement(_GET_SCHEMA_VERSION),
         lock=statement(_LOCK),
         find_blob=statement(_FIND_BLOB),
         new_blob=statement(_NEW_BLOB),

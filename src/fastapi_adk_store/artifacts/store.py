@@ -15,7 +15,6 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 
-from ..db.migrations import Migration
 from ..db.pool import PooledStore, PoolSource
 from .records import (
     ArtifactKey,
@@ -55,33 +54,8 @@ class ArtifactStore(PooledStore):
         """The table names."""
         self.limits = limits or ArtifactLimits()
         """What the store accepts."""
-        super().__init__(pool, missing_table=self.tables.versions)
         self._sql: ArtifactStatements = build_statements(self.tables)
-
-    # --- schema ----------------------------------------------------------------------------
-
-    async def create_tables(self) -> None:
-        """Create the tables if absent; safe when many processes start at once."""
-        await self.migrate()
-
-    async def migrate(self) -> list[Migration]:
-        """Apply the pending migrations (often none); return those this call applied."""
-        return await self._apply_migrations(self._sql.migrator)
-
-    async def pending_migrations(self) -> list[Migration]:
-        """The migrations the database still lacks, in order."""
-        migrator = self._sql.migrator
-        return migrator.pending(await self._applied_version(migrator))
-
-    async def check_schema(self) -> None:
-        """Raise SchemaMissingError or SchemaOutdatedError unless the tables are current."""
-        await self._check_schema(self._sql.migrator)
-
-    async def schema_version(self) -> int | None:
-        """The applied schema version; raises SchemaMissingError before create_tables()."""
-        async with self._connection() as connection:
-            version: int | None = await connection.fetchval(self._sql.get_schema_version.text)
-            return version
+        super().__init__(pool, missing_table=self.tables.versions, migrator=self._sql.migrator)
 
     # --- locks -----------------------------------------------------------------------------
 

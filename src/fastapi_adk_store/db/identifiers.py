@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, fields
 
 from ..errors import ConfigurationError
 
-__all__ = ["quote_identifier", "unqualified"]
+__all__ = ["TableNames", "quote_identifier", "unqualified"]
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
@@ -34,3 +35,19 @@ def quote_identifier(name: str, *, what: str = "table name") -> str:
 def unqualified(name: str) -> str:
     """The table name without its schema (`s.t` -> `t`), e.g. to derive index names."""
     return name.split(".")[-1]
+
+
+@dataclass(frozen=True)
+class TableNames:
+    """Base of a store's table names (a frozen dataclass of str fields)."""
+
+    def quoted(self) -> dict[str, str]:
+        """Each name quoted, by field.
+
+        Raises:
+            ConfigurationError: a name is not an identifier, or two names are equal.
+        """
+        quoted = {f.name: quote_identifier(getattr(self, f.name)) for f in fields(self)}
+        if len(set(quoted.values())) != len(quoted):
+            raise ConfigurationError(f"table names must be distinct, got {self!r}")
+        return quoted

@@ -134,9 +134,12 @@ class PooledStore:
     `missing_table` names the table a `SchemaMissingError` reports.
     """
 
-    def __init__(self, pool: PoolSource, *, missing_table: str) -> None:
+    def __init__(
+        self, pool: PoolSource, *, missing_table: str, migrator: Migrator | None = None
+    ) -> None:
         self._pool_source = pool
         self._missing_table = missing_table
+        self._migrator = migrator
 
     @property
     def pool_source(self) -> PoolSource:
@@ -155,29 +158,44 @@ class PooledStore:
         """Close the pool if its source opened it."""
         await self._pool_source.close_pool()
 
+    def _migrations(self) -> Migrator:
+        if self._migrator is None:
+            raise NotImplementedError(f"{type(self).__name__} has no migrations")
+        return self._migrator
+
     async def create_tables(self) -> None:
-        """Bring the store's tables to the current version (each store says how)."""
-        raise NotImplementedError
+        """Bring the tables to the current version (apply the pending migrations); safe
+        when many processes start at once. When nothing is pending this only reads, so a
+        role without CREATE privilege can start against a database someone migrated."""
+        await self.migrate()
+
+    async def migrate(self) -> list[Migration]:
+        """Apply the pending migrations (often none); return those this call applied."""
+        async with self._connection() as connection:
+            return await self._migrations().apply(connection)
+
+    async def pending_migrations(self) -> list[Migration]:
+        """The migrations the database still lacks, in order (their SQL for a dry run)."""
+        migrator = self._migrations()
+        async with self._connection() as connection:
+            return migrator.pending(await migrator.applied(connection))
 
     async def check_schema(self) -> None:
-        """Raise unless the tables are at the current version (each store says how)."""
-        raise NotImplementedError
-
-    async def _applied_version(self, migrator: Migrator) -> int:
+        """Raise SchemaMissingError (no tables) or SchemaOutdatedError (another version:
+        run `fastapi-adk-store migrate`) unless the tables are at the current version."""
+        migrator = self._migrations()
         async with self._connection() as connection:
-            return await migrator.applied(connection)
-
-    async def _apply_migrations(self, migrator: Migrator) -> list[Migration]:
-        async with self._connection() as connection:
-            return await migrator.apply(connection)
-
-    async def _check_schema(self, migrator: Migrator) -> None:
-        """Raise unless the database is at the version the package's migrations end at."""
-        applied = await self._applied_version(migrator)
+            applied = await migrator.applied(connection)
         if applied == 0:
             raise SchemaMissingError(self._missing_table)
         if applied != migrator.latest:
             raise SchemaOutdatedError(self._missing_table, applied, migrator.latest)
+
+    async def schema_version(self) -> int | None:
+        """The applied schema version; raises SchemaMissingError before create_tables()."""
+        async with self._connection() as connection:
+            version: int | None = await connection.fetchval(self._migrations().version_sql)
+            return version
 
     @asynccontextmanager
     async def opened(

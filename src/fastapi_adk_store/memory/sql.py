@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, fields
 from typing import Final
 
-from ..db.identifiers import quote_identifier, unqualified
+from ..db.identifiers import TableNames, quote_identifier, unqualified
 from ..db.migrations import Migrator, latest_version, load_migrations
 from ..db.statements import Statement
 from ..defaults import (
@@ -32,7 +32,7 @@ _CONFIG = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62}
 
 
 @dataclass(frozen=True)
-class MemoryTables:
+class MemoryTables(TableNames):
     """Names of the memory store's tables (unquoted, as configured)."""
 
     memories: str = MEMORY_TABLE

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..db.json import for_jsonb, from_jsonb
-from ..db.migrations import Migration
 from ..db.pool import PooledStore, PoolSource
 from .records import MemoryOptions, MemoryRecord, NewMemory, UserKey
 from .sql import MemoryStatements, MemoryTables, build_statements
@@ -39,28 +38,9 @@ class MemoryStore(PooledStore):
     ) -> None:
         self.tables = tables or MemoryTables()
         self.options = (options or MemoryOptions()).checked()
-        super().__init__(pool, missing_table=self.tables.memories)
         self._sql: MemoryStatements = build_statements(self.tables, self.options.text_search_config)
+        super().__init__(pool, missing_table=self.tables.memories, migrator=self._sql.migrator)
         self.index_names = self._sql.indexes
-
-    # --- schema ----------------------------------------------------------------------------
-
-    async def create_tables(self) -> None:
-        """Create the tables and indexes if absent; safe when many processes start at once."""
-        await self.migrate()
-
-    async def migrate(self) -> list[Migration]:
-        """Apply the pending migrations (often none); return those this call applied."""
-        return await self._apply_migrations(self._sql.migrator)
-
-    async def pending_migrations(self) -> list[Migration]:
-        """The migrations the database still lacks, in order."""
-        migrator = self._sql.migrator
-        return migrator.pending(await self._applied_version(migrator))
-
-    async def check_schema(self) -> None:
-        """Raise SchemaMissingError or SchemaOutdatedError unless the tables are current."""
-        await self._check_schema(self._sql.migrator)
 
     # --- writes ----------------------------------------------------------------------------
 

@@ -9,10 +9,10 @@ sent as `$n` (see `db.statements.Statement`). JSONB values cross the wire as tex
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Final
 
-from ..db.identifiers import quote_identifier, unqualified
+from ..db.identifiers import TableNames, quote_identifier, unqualified
 from ..db.migrations import Migrator, latest_version, load_migrations
 from ..db.statements import Statement
 from ..defaults import (
@@ -33,7 +33,7 @@ _OWNER_DDL_FORBIDDEN = re.compile(r";|--|/\*")
 
 
 @dataclass(frozen=True)
-class SessionTables:
+class SessionTables(TableNames):
     """Names of the session store's tables (unquoted, as configured)."""
 
     sessions: str = SESSION_TABLE
@@ -41,17 +41,6 @@ class SessionTables:
     app_states: str = APP_STATE_TABLE
     user_states: str = USER_STATE_TABLE
     schema_versions: str = SCHEMA_TABLE
-
-    def quoted(self) -> dict[str, str]:
-        """Each name quoted, by field.
-
-        Raises:
-            ConfigurationError: a name is not an identifier, or two names are equal.
-        """
-        quoted = {f.name: quote_identifier(getattr(self, f.name)) for f in fields(self)}
-        if len(set(quoted.values())) != len(quoted):
-            raise ConfigurationError(f"table names must be distinct, got {self!r}")
-        return quoted
 
 
 def _owner_column(ddl: str | None) -> tuple[str, str] | None:
@@ -265,7 +254,6 @@ class Statements:
     """The session store's SQL, formatted for one set of table names."""
 
     migrator: Migrator
-    get_schema_version: Statement
     indexes: tuple[str, ...]
     """The secondary indexes the migrations create, qualified as their tables are."""
     create_session: Statement
@@ -334,7 +322,6 @@ def build_statements(tables: SessionTables, owner_id_column_ddl: str | None = No
             record_sql=statement(_RECORD_SCHEMA_VERSION).text,
             lock_key=f"fastapi_adk_store:{tables.sessions}",
         ),
-        get_schema_version=statement(_GET_SCHEMA_VERSION),
         indexes=_index_names(tables, parts),
         create_session=statement(_CREATE_SESSION),
         get_session=statement(_GET_SESSION),

@@ -12,7 +12,6 @@ from typing import Any
 import asyncpg
 
 from ..db.json import for_jsonb, from_jsonb, loads
-from ..db.migrations import Migration
 from ..db.pool import PooledStore, PoolSource
 from ..errors import (
     ConfigurationError,
@@ -70,40 +69,10 @@ class SessionStore(PooledStore):
         """The owner-id column definition, or None when not configured."""
         self.limits = limits or SessionLimits()
         """What the store accepts."""
-        super().__init__(pool, missing_table=self.tables.sessions)
         self._sql: Statements = build_statements(self.tables, owner_id_column)
+        super().__init__(pool, missing_table=self.tables.sessions, migrator=self._sql.migrator)
         self.index_names = self._sql.indexes
         """The secondary indexes the migrations create (what `doctor` looks for)."""
-
-    # --- schema ----------------------------------------------------------------------------
-
-    async def create_tables(self) -> None:
-        """Create the tables and indexes if absent; safe when many processes start at once.
-
-        When the schema is already in place this only reads, so a role without CREATE
-        privilege can start against a database someone else migrated.
-        """
-        await self.migrate()
-
-    async def migrate(self) -> list[Migration]:
-        """Apply the pending migrations (often none); return those this call applied."""
-        return await self._apply_migrations(self._sql.migrator)
-
-    async def pending_migrations(self) -> list[Migration]:
-        """The migrations the database still lacks, in order (their SQL for a dry run)."""
-        migrator = self._sql.migrator
-        return migrator.pending(await self._applied_version(migrator))
-
-    async def check_schema(self) -> None:
-        """Raise SchemaMissingError (no tables) or SchemaOutdatedError (another version:
-        run `fastapi-adk-store migrate`) unless the tables are at `SCHEMA_VERSION`."""
-        await self._check_schema(self._sql.migrator)
-
-    async def schema_version(self) -> int | None:
-        """The applied schema version; raises SchemaMissingError before create_tables()."""
-        async with self._connection() as connection:
-            version: int | None = await connection.fetchval(self._sql.get_schema_version.text)
-            return version
 
     # --- sessions --------------------------------------------------------------------------
 
