@@ -11,12 +11,19 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from google.adk.cli.service_registry import ServiceRegistry
+from google.adk.events.event import Event
 from google.adk.runners import Runner
 from google.genai import types
 from pydantic import ValidationError
 
 from example_app.agent import NotesAgent
-from fastapi_adk_store import AsyncpgConfig, AsyncpgSessionService, ConfigurationError
+from fastapi_adk_store import (
+    AsyncpgArtifactService,
+    AsyncpgConfig,
+    AsyncpgMemoryService,
+    AsyncpgSessionService,
+    ConfigurationError,
+)
 from fastapi_adk_store.adk_registry import SCHEME, register, settings_from_uri
 
 from ._helpers import PoolOptions, run_request, search_path_dsn
@@ -167,3 +174,38 @@ async def test_services_yaml_in_the_agents_dir_registers_the_scheme(
         assert loaded.state == {"k": 1}
     finally:
         await service.store.close()
+
+
+async def test_artifact_and_memory_uris_share_the_sessions_pool(store_uri: str) -> None:
+    """adkstore:// builds all three services; on one server they share one pool."""
+    registry = ServiceRegistry()
+    register(registry)
+    sessions = registry.create_session_service(store_uri, agents_dir=str(AGENTS_DIR))
+    artifacts = registry.create_artifact_service(store_uri, agents_dir=str(AGENTS_DIR))
+    memory = registry.create_memory_service(store_uri, agents_dir=str(AGENTS_DIR))
+    assert isinstance(sessions, AsyncpgSessionService)
+    assert isinstance(artifacts, AsyncpgArtifactService)
+    assert isinstance(memory, AsyncpgMemoryService)
+    try:
+        session = await sessions.create_session(app_name="notes", user_id="u", session_id="s")
+        part = types.Part(text="remember the milk")
+        version = await artifacts.save_artifact(
+            app_name="notes", user_id="u", session_id="s", filename="note.txt", artifact=part
+        )
+        loaded = await artifacts.load_artifact(
+            app_name="notes", user_id="u", session_id="s", filename="note.txt"
+        )
+        assert (version, loaded) == (0, part)
+        await sessions.append_event(
+            session, Event(author="user", content=types.Content(role="user", parts=[part]))
+        )
+        stored = await sessions.get_session(app_name="notes", user_id="u", session_id="s")
+        assert stored is not None
+        await memory.add_session_to_memory(stored)
+        found = await memory.search_memory(app_name="notes", user_id="u", query="milk")
+        assert len(found.memories) == 1
+        pool = await sessions.store.get_pool()
+        assert await artifacts.store.get_pool() is pool
+        assert await memory.store.get_pool() is pool
+    finally:
+        await sessions.store.close()

@@ -1,4 +1,5 @@
-"""The `adkstore://` session-service scheme for ADK's tooling (`adk web`, `adk api_server`).
+"""The `adkstore://` scheme for ADK's tooling (`adk web`, `adk api_server`): sessions,
+artifacts and memory.
 
 ADK reads `services.py` (or `services.yaml`) from the agents dir; there, one call makes
 the scheme known:
@@ -10,6 +11,11 @@ then:
 
     adk web --session_service_uri="adkstore://postgres@localhost:5432/agents?max_size=20" .
     adk api_server --session_service_uri="adkstore://" .     # ADK_STORE_* settings
+    adk web --session_service_uri=adkstore://db/agents \
+            --artifact_service_uri=adkstore://db/agents \
+            --memory_service_uri=adkstore://db/agents .
+
+URIs naming the same server with the same pool options share one pool in the process.
 
 The URI is a PostgreSQL DSN with the scheme `adkstore`. Query options named like
 `StoreSettings` fields (`max_size`, `command_timeout`, `statement_cache_size`,
@@ -22,20 +28,63 @@ come from `ADK_STORE_*` variables as for the plugin, so `adkstore://` alone uses
 from __future__ import annotations
 
 import asyncio
+import json
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import asyncpg
 from google.adk.cli.service_registry import ServiceRegistry, get_service_registry
 
-from .compose import build_store, kept_embedded_dsn
+from .artifacts.service import AsyncpgArtifactService
+from .compose import (
+    AsyncpgConfig,
+    build_artifact_service,
+    build_memory_store,
+    kept_embedded_dsn,
+)
 from .errors import ConfigurationError
+from .memory.service import AsyncpgMemoryService
+from .sessions.seed import AsyncpgADKStore
 from .sessions.service import AsyncpgSessionService
 from .settings import StoreSettings
 
-__all__ = ["SCHEME", "register", "session_service_from_uri", "settings_from_uri"]
+__all__ = [
+    "SCHEME",
+    "artifact_service_from_uri",
+    "memory_service_from_uri",
+    "register",
+    "session_service_from_uri",
+    "settings_from_uri",
+]
 
 SCHEME: Final = "adkstore"
+
+# One lazily opened pool per server and pool options, shared by the three services ADK
+# builds from URIs (its factories have no lifespan to pass a pool through).
+_pools: dict[str, AsyncpgConfig] = {}
+
+
+class _SharedPool:
+    """The process's pool for a server, with one URI's table settings (the seed's shape)."""
+
+    def __init__(self, settings: StoreSettings, dsn: str | None) -> None:
+        options = settings.pool_options(dsn=dsn)
+        key = json.dumps(options, sort_keys=True, default=str)
+        self._shared = _pools.setdefault(key, AsyncpgConfig(pool_config=options))
+        self.pool_config = self._shared.pool_config
+        self.extension_config = settings.extension_config()
+
+    @property
+    def pool(self) -> asyncpg.Pool | None:
+        return self._shared.pool
+
+    async def provide_pool(self) -> asyncpg.Pool:
+        return await self._shared.provide_pool()
+
+    async def close_pool(self) -> None:
+        await self._shared.close_pool()
 
 
 def settings_from_uri(uri: str) -> StoreSettings:
@@ -68,16 +117,26 @@ def settings_from_uri(uri: str) -> StoreSettings:
     return StoreSettings(**overrides)
 
 
-def _create_tables(settings: StoreSettings, dsn: str | None) -> None:
-    """Create the schema on a loop of its own: ADK calls factories before its server loop."""
+# Builds a service's store for `_prepared` to create its tables: (settings, pool options).
+StoreFor = Callable[[StoreSettings, dict[str, Any]], Any]
 
-    async def create() -> None:
-        one_connection = StoreSettings(**{**dict(settings), "min_size": 1, "max_size": 1})
-        async with build_store(one_connection, dsn=dsn).opened(create_tables=True):
-            pass
 
-    with ThreadPoolExecutor(max_workers=1) as thread:
-        thread.submit(asyncio.run, create()).result()
+def _prepared(uri: str, store_for: StoreFor) -> tuple[StoreSettings, _SharedPool]:
+    """The URI's settings and shared pool, the service's tables created first (unless
+    `create_tables=false`) over one connection on a loop of their own: ADK calls the
+    factories before its server loop runs."""
+    settings = settings_from_uri(uri)
+    dsn = kept_embedded_dsn(settings.embedded_data_dir) if settings.wants_embedded else None
+    if settings.create_tables:
+        one = {**settings.pool_options(dsn=dsn), "min_size": 1, "max_size": 1}
+
+        async def migrate() -> None:
+            async with store_for(settings, one).opened(create_tables=True):
+                pass
+
+        with ThreadPoolExecutor(max_workers=1) as thread:
+            thread.submit(asyncio.run, migrate()).result()
+    return settings, _SharedPool(settings, dsn)
 
 
 def session_service_from_uri(uri: str, **kwargs: Any) -> AsyncpgSessionService:
@@ -91,13 +150,44 @@ def session_service_from_uri(uri: str, **kwargs: Any) -> AsyncpgSessionService:
         ConfigurationError: see `settings_from_uri`; or a table name is invalid.
         EmbeddedServerError: no server is configured and the embedded one cannot start.
     """
-    settings = settings_from_uri(uri)
-    dsn = kept_embedded_dsn(settings.embedded_data_dir) if settings.wants_embedded else None
-    if settings.create_tables:
-        _create_tables(settings, dsn)
-    return AsyncpgSessionService(build_store(settings, dsn=dsn))
+
+    def store_for(settings: StoreSettings, options: dict[str, Any]) -> AsyncpgADKStore:
+        config = AsyncpgConfig(pool_config=options, extension_config=settings.extension_config())
+        return AsyncpgADKStore(config)
+
+    _, pool = _prepared(uri, store_for)
+    return AsyncpgSessionService(AsyncpgADKStore(pool))
+
+
+def artifact_service_from_uri(uri: str, **kwargs: Any) -> AsyncpgArtifactService:
+    """ADK's artifact-service factory for `adkstore://` URIs (as `session_service_from_uri`)."""
+
+    def service_for(
+        settings: StoreSettings, pool: AsyncpgConfig | _SharedPool
+    ) -> AsyncpgArtifactService:
+        return build_artifact_service(pool, **settings.artifact_options())
+
+    settings, pool = _prepared(
+        uri, lambda s, options: service_for(s, AsyncpgConfig(pool_config=options)).store
+    )
+    return service_for(settings, pool)
+
+
+def memory_service_from_uri(uri: str, **kwargs: Any) -> AsyncpgMemoryService:
+    """ADK's memory-service factory for `adkstore://` URIs (as `session_service_from_uri`)."""
+    settings, pool = _prepared(
+        uri,
+        lambda s, options: build_memory_store(
+            AsyncpgConfig(pool_config=options), s.memory_options()
+        ),
+    )
+    return AsyncpgMemoryService(build_memory_store(pool, settings.memory_options()))
 
 
 def register(registry: ServiceRegistry | None = None) -> None:
-    """Make `adkstore://` URIs known to ADK's service registry (the global one by default)."""
-    (registry or get_service_registry()).register_session_service(SCHEME, session_service_from_uri)
+    """Make `adkstore://` URIs known to ADK's service registry (the global one by default)
+    for sessions, artifacts and memory."""
+    target = registry or get_service_registry()
+    target.register_session_service(SCHEME, session_service_from_uri)
+    target.register_artifact_service(SCHEME, artifact_service_from_uri)
+    target.register_memory_service(SCHEME, memory_service_from_uri)
