@@ -52,9 +52,11 @@ async def test_init_db_migrate_and_stats(pool_options: PoolOptions) -> None:
     """init-db creates the tables; migrate then has nothing to do; stats counts."""
     ran = await cli(pool_options, "init-db")
     assert ran.code == 0, ran.err
-    assert f"schema at version {SCHEMA_VERSION} ({SCHEMA_VERSION} migration(s) applied)" in ran.out
+    assert f"sessions: schema at version {SCHEMA_VERSION} ({SCHEMA_VERSION} migration(s)" in ran.out
+    assert "artifacts: schema at version 1 (1 migration(s) applied)" in ran.out
     again = await cli(pool_options, "migrate")
-    assert again.code == 0 and "applied: none" in again.out
+    assert again.code == 0
+    assert "sessions: applied none" in again.out and "artifacts: applied none" in again.out
     store = AsyncpgADKStore(AsyncpgConfig(pool_config=pool_options))
     async with store.opened():
         await store.create_session("s1", "notes", "alice")
@@ -73,13 +75,18 @@ async def test_migrate_dry_run_prints_the_sql_and_changes_nothing(
     await restore_v1_dump(pool_options)
     dry = await cli(pool_options, "migrate", "--dry-run")
     assert dry.code == 0, dry.err
-    assert "-- migration 2: lz4_event_compression" in dry.out and "SET COMPRESSION" in dry.out
-    assert "1 migration(s) pending" in dry.out
+    assert "-- sessions migration 2: lz4_event_compression" in dry.out
+    assert "SET COMPRESSION" in dry.out and "-- artifacts migration 1: initial" in dry.out
+    assert "2 migration(s) pending" in dry.out
     doctor = await cli(pool_options, "doctor")
     assert doctor.code == 1
     assert "FAIL schema: version 1" in doctor.out and "fastapi-adk-store migrate" in doctor.out
     ran = await cli(pool_options, "migrate")
-    assert ran.code == 0 and f"schema at version {SCHEMA_VERSION}" in ran.out
+    assert (
+        ran.code == 0
+        and f"sessions: applied 2 lz4_event_compression; schema at version {SCHEMA_VERSION}"
+        in ran.out
+    )
     healthy = await cli(pool_options, "doctor")
     assert healthy.code == 0, healthy.out
     assert "ok   pooling: direct connections" in healthy.out

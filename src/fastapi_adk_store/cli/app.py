@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from ..compose import open_store_unchecked
+from ..compose import build_artifact_service, build_memory_store, open_store_unchecked
 from ..errors import StoreError
 from ..sessions.maintenance import SessionMaintenance
 from ..sessions.seed import AsyncpgADKStore
@@ -110,14 +110,28 @@ def _duration(text: str) -> float:
     return float(match.group(1)) * _SECONDS[match.group(2)]
 
 
+def _stores(store: AsyncpgADKStore, settings: StoreSettings) -> dict[str, Any]:
+    """The tables the app's lifespan would migrate: sessions, artifacts, and memory when
+    ADK_STORE_MEMORY_ENABLED is on; all on the sessions' pool."""
+    pool = store.sessions.pool_source
+    stores: dict[str, Any] = {
+        "sessions": store.sessions,
+        "artifacts": build_artifact_service(pool, **settings.artifact_options()).store,
+    }
+    if settings.memory_enabled:
+        stores["memory"] = build_memory_store(pool, settings.memory_options())
+    return stores
+
+
 @app.command("init-db")
 def init_db(dsn: Dsn = None) -> None:
     """Create the tables (or bring them to this release's version)."""
 
-    async def work(store: AsyncpgADKStore, _: StoreSettings) -> None:
-        applied = await store.sessions.migrate()
-        version = await store.schema_version()
-        out.print(f"schema at version {version} ({len(applied)} migration(s) applied)")
+    async def work(store: AsyncpgADKStore, settings: StoreSettings) -> None:
+        for name, service_store in _stores(store, settings).items():
+            applied = await service_store.migrate()
+            version = await service_store.schema_version()
+            out.print(f"{name}: schema at version {version} ({len(applied)} migration(s) applied)")
 
     run(dsn, work)
 
@@ -126,16 +140,22 @@ def init_db(dsn: Dsn = None) -> None:
 def migrate(dsn: Dsn = None, dry_run: DryRun = False) -> None:
     """Apply pending migrations; with --dry-run, print the SQL they would run."""
 
-    async def work(store: AsyncpgADKStore, _: StoreSettings) -> None:
-        pending = await store.sessions.pending_migrations()
+    async def work(store: AsyncpgADKStore, settings: StoreSettings) -> None:
+        stores = _stores(store, settings)
         if dry_run:
-            for migration in pending:
-                print(f"-- migration {migration.version}: {migration.name}\n{migration.sql}")
-            out.print(f"{len(pending)} migration(s) pending", highlight=False)
+            count = 0
+            for name, service_store in stores.items():
+                for migration in await service_store.pending_migrations():
+                    print(f"-- {name} migration {migration.version}: {migration.name}")
+                    print(migration.sql)
+                    count += 1
+            out.print(f"{count} migration(s) pending", highlight=False)
             return
-        applied = await store.sessions.migrate()
-        names = ", ".join(f"{m.version} {m.name}" for m in applied) or "none"
-        out.print(f"applied: {names}; schema at version {await store.schema_version()}")
+        for name, service_store in stores.items():
+            applied = await service_store.migrate()
+            names = ", ".join(f"{m.version} {m.name}" for m in applied) or "none"
+            version = await service_store.schema_version()
+            out.print(f"{name}: applied {names}; schema at version {version}", highlight=False)
 
     run(dsn, work)
 
