@@ -21,7 +21,7 @@ from ..memory.service import AsyncpgMemoryService
 from ..sessions.service import AsyncpgSessionService
 from .deps import get_memory_service, get_session_service
 from .errors import StoreRoute, error_responses
-from .sessions import USER_PATH, _identity_guard
+from .sessions import USER_PATH, identity_guard
 
 __all__ = ["UpdateMemoryRequest", "memory_router"]
 
@@ -50,7 +50,7 @@ def memory_router(*, identity: Callable[..., Any] | None = None, prefix: str = "
     router = APIRouter(
         prefix=prefix,
         route_class=StoreRoute,
-        dependencies=[Depends(_identity_guard(identity))] if identity is not None else [],
+        dependencies=[Depends(identity_guard(identity))] if identity is not None else [],
     )
 
     @router.patch(

@@ -35,7 +35,7 @@ from .errors import Failure, StoreRoute, error_responses, invalid
 from .models import NEXT_PAGE_TOKEN_HEADER, CreateSessionRequest, ErrorCode, UpdateSessionRequest
 from .paging import decode_token, page_headers
 
-__all__ = ["sessions_router"]
+__all__ = ["identity_guard", "sessions_router"]
 
 USER_PATH = "/apps/{app_name}/users/{user_id}"
 SESSION_PATH = USER_PATH + "/sessions/{session_id}"
@@ -95,7 +95,9 @@ def _check_restored_events(events: Sequence[Event]) -> None:
             invalid(loc, "a restored event cannot include ADK protocol function calls", None)
 
 
-def _identity_guard(identity: Callable[..., Any]) -> Callable[..., Awaitable[None]]:
+def identity_guard(identity: Callable[..., Any]) -> Callable[..., Awaitable[None]]:
+    """A router dependency: 403 unless `identity` (a dependency) returns the path's user."""
+
     async def guard(user_id: str, caller: Annotated[Any, Depends(identity)]) -> None:
         if str(caller) != user_id:
             raise Failure(
@@ -311,7 +313,7 @@ def sessions_router(
     router = APIRouter(
         prefix=prefix,
         route_class=StoreRoute,
-        dependencies=[Depends(_identity_guard(identity))] if identity is not None else [],
+        dependencies=[Depends(identity_guard(identity))] if identity is not None else [],
     )
     _add_list_sessions(router, max_page_size)
     _add_create_session(router)
