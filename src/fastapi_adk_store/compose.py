@@ -146,15 +146,25 @@ async def _opened(
 ) -> AsyncIterator[AsyncpgADKStore]:
     """Embedded server when no server is named, then the pool, then the schema: migrated
     with `create_tables`, else checked (SchemaMissingError, SchemaOutdatedError)."""
-    async with embedded_dsn(_needs_embedded(pool_options), embedded_data_dir) as server_dsn:
-        if server_dsn is not None:
-            pool_options = {**pool_options, "dsn": server_dsn}
-        config = AsyncpgConfig(pool_config=pool_options, extension_config=extension_config)
-        # min_size=0 asks to start without the database: the schema is not checked then.
-        lazy = pool_options.get("min_size") == 0
+    async with _server(pool_options, embedded_data_dir) as options:
+        config = AsyncpgConfig(pool_config=options, extension_config=extension_config)
         store = AsyncpgADKStore(config)
-        async with store.opened(create_tables=create_tables, check_schema=not lazy):
+        async with store.opened(create_tables=create_tables, check_schema=not _lazy(options)):
             yield store
+
+
+@asynccontextmanager
+async def _server(
+    pool_options: dict[str, Any], embedded_data_dir: Path | str | None
+) -> AsyncIterator[dict[str, Any]]:
+    """The pool options as given when they name a server, else an embedded server's."""
+    async with embedded_dsn(_needs_embedded(pool_options), embedded_data_dir) as server_dsn:
+        yield pool_options if server_dsn is None else {**pool_options, "dsn": server_dsn}
+
+
+def _lazy(pool_options: Mapping[str, Any]) -> bool:
+    """min_size=0 asks to start without the database: the schema is not checked then."""
+    return pool_options.get("min_size") == 0
 
 
 @asynccontextmanager
@@ -292,12 +302,9 @@ async def open_memory_service(
     memory = {key: options.pop(key) for key in list(options) if key in MEMORY_OPTION_KEYS}
     if dsn is not None:
         options["dsn"] = dsn
-    async with embedded_dsn(_needs_embedded(options), None) as server_dsn:
-        if server_dsn is not None:
-            options = {**options, "dsn": server_dsn}
-        store = build_memory_store(AsyncpgConfig(pool_config=options), memory)
-        lazy = options.get("min_size") == 0
-        async with store.opened(create_tables=create_tables, check_schema=not lazy):
+    async with _server(options, None) as server:
+        store = build_memory_store(AsyncpgConfig(pool_config=server), memory)
+        async with store.opened(create_tables=create_tables, check_schema=not _lazy(server)):
             yield AsyncpgMemoryService(store)
 
 
@@ -312,10 +319,7 @@ async def open_memory_beside(
             whose memory tables are absent or older.
     """
     memory = build_memory_store(FixedPool(await store.get_pool()), settings.memory_options())
-    if settings.create_tables:
-        await memory.create_tables()
-    else:
-        await memory.check_schema()
+    await memory.prepare_schema(create_tables=settings.create_tables, check_schema=True)
     return AsyncpgMemoryService(memory)
 
 
@@ -363,13 +367,10 @@ async def open_artifact_service(
     if dsn is not None:
         options["dsn"] = dsn
     check_pool_options(options)
-    async with embedded_dsn(_needs_embedded(options), None) as server_dsn:
-        if server_dsn is not None:
-            options = {**options, "dsn": server_dsn}
-        source = AsyncpgConfig(pool_config=options)
-        service = build_artifact_service(source, **artifact_options)
-        lazy = options.get("min_size") == 0
-        async with service.store.opened(create_tables=create_tables, check_schema=not lazy):
+    async with _server(options, None) as server:
+        service = build_artifact_service(AsyncpgConfig(pool_config=server), **artifact_options)
+        check = not _lazy(server)
+        async with service.store.opened(create_tables=create_tables, check_schema=check):
             yield service
 
 
@@ -379,8 +380,7 @@ async def artifact_service_on(
     """The artifact service on the session store's pool (the plugin's way): its tables
     migrated when `settings.create_tables`, else checked (unless `min_size` is 0)."""
     service = build_artifact_service(store.sessions.pool_source, **settings.artifact_options())
-    if settings.create_tables:
-        await service.store.create_tables()
-    elif settings.min_size != 0:
-        await service.store.check_schema()
+    await service.store.prepare_schema(
+        create_tables=settings.create_tables, check_schema=settings.min_size != 0
+    )
     return service

@@ -208,15 +208,20 @@ class PooledStore:
         SchemaOutdatedError). With neither, only the pool opens (the CLI's way).
         """
         try:
-            if create_tables:
-                await self.create_tables()
-            elif check_schema:
-                await self.check_schema()
-            else:
-                await self.get_pool()
+            await self.prepare_schema(create_tables=create_tables, check_schema=check_schema)
             yield self
         finally:
             await self.close()
+
+    async def prepare_schema(self, *, create_tables: bool, check_schema: bool) -> None:
+        """Migrate the tables (`create_tables`), else check them (`check_schema`), else
+        only open the pool: what a store does at start-up."""
+        if create_tables:
+            await self.create_tables()
+        elif check_schema:
+            await self.check_schema()
+        else:
+            await self.get_pool()
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
