@@ -30,10 +30,11 @@ from fastapi_adk_store.artifacts.service import AsyncpgArtifactService
 from fastapi_adk_store.compose import open_artifact_service
 from fastapi_adk_store.db.embedded import EmbeddedPostgres
 from fastapi_adk_store.db.pool import create_pool
+from fastapi_adk_store.errors import EmbeddedServerError
 from fastapi_adk_store.settings import StoreSettings
 from fastapi_adk_store.web.plugin import ADKStore
 
-from ._helpers import PoolOptions, client_for, make_app, make_settings
+from ._helpers import PoolOptions, client_for, fresh_schema, make_app, make_settings
 
 # (service, app_name, user_id, session_id, copies, timestamp) -> (appends won, stale errors)
 RaceAppends = Callable[
@@ -53,6 +54,44 @@ def database_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield server.start()
     finally:
         server.stop()
+
+
+async def _has_pgvector(dsn: str) -> bool:
+    connection = await asyncpg.connect(dsn)
+    try:
+        found: bool = await connection.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'vector')"
+        )
+        return found
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="session")
+def vector_dsn(database_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A server with pgvector: the test server when it has it, else an embedded one
+    (pgserver ships pgvector); the test is skipped, saying why, when neither does."""
+    if asyncio.run(_has_pgvector(database_dsn)):
+        yield database_dsn
+        return
+    server = EmbeddedPostgres(Path(tmp_path_factory.mktemp("pgvector")))
+    try:
+        dsn = server.start()
+    except EmbeddedServerError as error:
+        pytest.skip(f"the test server has no pgvector and no embedded one starts: {error}")
+    try:
+        if not asyncio.run(_has_pgvector(dsn)):
+            pytest.skip("neither the test server nor the embedded one has pgvector")
+        yield dsn
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def vector_pool_options(vector_dsn: str) -> AsyncIterator[PoolOptions]:
+    """Pool options for a new, empty schema on a server with pgvector, dropped afterwards."""
+    async with fresh_schema(vector_dsn) as options:
+        yield {**options, "min_size": 1, "max_size": 4}
 
 
 @pytest.fixture

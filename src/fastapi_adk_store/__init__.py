@@ -33,6 +33,7 @@ from .errors import (
     StoreError,
     StoreUnavailableError,
 )
+from .memory.records import Embedder
 from .memory.service import AsyncpgMemoryService
 from .memory.store import MemoryStore
 from .sessions.records import (
@@ -77,6 +78,7 @@ __all__ = [
     "AsyncpgSessionService",
     "ConfigurationError",
     "EmbeddedServerError",
+    "Embedder",
     "ErrorCode",
     "ErrorModel",
     "EventAlreadyExistsError",

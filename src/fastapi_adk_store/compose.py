@@ -25,7 +25,7 @@ from .db.errors import translate_errors
 from .db.pool import FixedPool, PoolSource, check_pool_options, create_pool
 from .defaults import ARTIFACT_CHUNK_BYTES, ARTIFACT_OPTIONS, EXTENSION_KEYS, MAX_ARTIFACT_BYTES
 from .errors import ConfigurationError
-from .memory.records import MemoryOptions
+from .memory.records import Embedder, MemoryOptions, SearchMode
 from .memory.service import AsyncpgMemoryService
 from .memory.sql import MemoryTables
 from .memory.store import MemoryStore
@@ -249,21 +249,18 @@ def kept_embedded_dsn(data_dir: Path) -> str:
     return server.dsn
 
 
+_MEMORY_VALUES = ("search_limit", "text_search_config", "max_text_bytes")
 MEMORY_OPTION_KEYS = frozenset(
-    {
-        "memory_table",
-        "memory_tombstone_table",
-        "memory_schema_table",
-        "memory_search_limit",
-        "memory_text_search_config",
-        "memory_max_text_bytes",
-    }
+    f"memory_{key}" for key in ("table", "tombstone_table", "schema_table", *_MEMORY_VALUES)
 )
 """Options of the memory store, beside the pool's (the settings of the same names)."""
 
 
-def build_memory_store(pool: PoolSource, options: Mapping[str, Any]) -> MemoryStore:
-    """A memory store over `pool` with these `memory_*` options (defaults for the rest).
+def build_memory_store(
+    pool: PoolSource, options: Mapping[str, Any], embedder: Embedder | None = None
+) -> MemoryStore:
+    """A memory store over `pool` with these `memory_*` options (defaults for the rest),
+    with the embedding column of `embedder`'s dimensions when one is given.
 
     Raises:
         ConfigurationError: an unknown option, a bad table name or value.
@@ -277,39 +274,50 @@ def build_memory_store(pool: PoolSource, options: Mapping[str, Any]) -> MemorySt
         tombstones=options.get("memory_tombstone_table", defaults.tombstones),
         schema_versions=options.get("memory_schema_table", defaults.schema_versions),
     )
-    given = {
-        key.removeprefix("memory_"): value
-        for key, value in options.items()
-        if key in {"memory_search_limit", "memory_text_search_config", "memory_max_text_bytes"}
-    }
-    return MemoryStore(pool, tables=tables, options=MemoryOptions(**given))
+    given = {key: options[f"memory_{key}"] for key in _MEMORY_VALUES if f"memory_{key}" in options}
+    dimensions = None if embedder is None else embedder.dimensions
+    return MemoryStore(
+        pool, tables=tables, options=MemoryOptions(**given, embedding_dimensions=dimensions)
+    )
 
 
 @asynccontextmanager
 async def open_memory_service(
-    dsn: str | None = None, *, create_tables: bool = True, **options: Any
+    dsn: str | None = None,
+    *,
+    create_tables: bool = True,
+    embedder: Embedder | None = None,
+    search_mode: SearchMode = "hybrid",
+    **options: Any,
 ) -> AsyncIterator[AsyncpgMemoryService]:
     """Open a pool, create the memory tables (idempotent) and yield the memory service.
 
     `options` are the seed's pool options (`min_size`, `max_size`, `command_timeout`, ...)
     and the memory settings (`memory_search_limit`, `memory_text_search_config`,
     `memory_table`, ...). With no `dsn` (and no `host`), an embedded PostgreSQL is
-    started (the `embedded` extra). The pool is closed on exit.
+    started (the `embedded` extra). The pool is closed on exit. With an `embedder`,
+    search is semantic too (pgvector; `search_mode` "hybrid" or "vector").
 
     Raises:
-        ConfigurationError: an unknown option or a bad value.
+        ConfigurationError: an unknown option or a bad value; with an embedder,
+            pgvector missing or not creatable.
     """
     memory = {key: options.pop(key) for key in list(options) if key in MEMORY_OPTION_KEYS}
     if dsn is not None:
         options["dsn"] = dsn
     async with _server(options, None) as server:
-        store = build_memory_store(AsyncpgConfig(pool_config=server), memory)
+        store = build_memory_store(AsyncpgConfig(pool_config=server), memory, embedder)
+        service = AsyncpgMemoryService(store, embedder=embedder, search_mode=search_mode)
         async with store.opened(create_tables=create_tables, check_schema=not _lazy(server)):
-            yield AsyncpgMemoryService(store)
+            yield service
 
 
 async def open_memory_beside(
-    store: AsyncpgADKStore, settings: StoreSettings
+    store: AsyncpgADKStore,
+    settings: StoreSettings,
+    *,
+    embedder: Embedder | None = None,
+    search_mode: SearchMode = "hybrid",
 ) -> AsyncpgMemoryService:
     """The memory service on the session store's pool (the plugin's way): its tables
     created with `create_tables`, else checked. The session store closes the pool.
@@ -318,9 +326,11 @@ async def open_memory_beside(
         SchemaMissingError, SchemaOutdatedError: without create_tables, on a database
             whose memory tables are absent or older.
     """
-    memory = build_memory_store(FixedPool(await store.get_pool()), settings.memory_options())
+    pool = FixedPool(await store.get_pool())
+    memory = build_memory_store(pool, settings.memory_options(), embedder)
+    service = AsyncpgMemoryService(memory, embedder=embedder, search_mode=search_mode)
     await memory.prepare_schema(create_tables=settings.create_tables, check_schema=True)
-    return AsyncpgMemoryService(memory)
+    return service
 
 
 # --- artifacts ----------------------------------------------------------------------------

@@ -20,7 +20,16 @@ from pydantic_core import to_json
 from typing_extensions import override
 
 from .._adk import format_memory_timestamp
-from .records import ENTRY_SESSION_ID, MemoryKind, MemoryRecord, NewMemory, UserKey
+from ..errors import ConfigurationError
+from .records import (
+    ENTRY_SESSION_ID,
+    Embedder,
+    MemoryKind,
+    MemoryRecord,
+    NewMemory,
+    SearchMode,
+    UserKey,
+)
 from .store import MemoryStore
 
 if TYPE_CHECKING:
@@ -98,14 +107,46 @@ def entry_from_record(record: MemoryRecord) -> MemoryEntry:
 
 
 class AsyncpgMemoryService(BaseMemoryService):
-    """ADK memory in PostgreSQL: ranked full-text search scoped by app and user.
+    """ADK memory in PostgreSQL: ranked full-text search scoped by app and user, and
+    semantic search (pgvector) when given an `embedder`.
 
     Re-adding a session is idempotent (by app, user, session and event id); a memory
     deleted by id stays deleted when its session is added again.
+
+    Args:
+        store: the memory store; with an embedder, one made with its dimensions
+            (`MemoryOptions(embedding_dimensions=...)`, as `open_memory_service` does).
+        embedder: turns texts into vectors; memories are embedded when added (only the
+            new or changed ones) and queries when searched.
+        search_mode: with an embedder, "hybrid" (full-text and vector results fused by
+            reciprocal rank) or "vector" (nearest only).
+
+    Raises:
+        ConfigurationError: the store's dimensions differ from the embedder's, or the
+            search mode is unknown.
     """
 
-    def __init__(self, store: MemoryStore) -> None:
+    def __init__(
+        self,
+        store: MemoryStore,
+        *,
+        embedder: Embedder | None = None,
+        search_mode: SearchMode = "hybrid",
+    ) -> None:
+        dimensions = None if embedder is None else embedder.dimensions
+        if store.embedding_dimensions != dimensions:
+            raise ConfigurationError(
+                f"the memory store is made for embeddings of {store.embedding_dimensions} "
+                f"dimensions and the embedder gives {dimensions}: build the store with "
+                "MemoryOptions(embedding_dimensions=embedder.dimensions)"
+            )
+        if search_mode not in ("hybrid", "vector"):
+            raise ConfigurationError(
+                f"memory search_mode must be 'hybrid' or 'vector', got {search_mode!r}"
+            )
         self.store = store
+        self.embedder = embedder
+        self.search_mode: SearchMode = search_mode
 
     @override
     async def add_session_to_memory(self, session: Session) -> None:
@@ -136,7 +177,24 @@ class AsyncpgMemoryService(BaseMemoryService):
     ) -> None:
         metadata_json = _metadata_json(custom_metadata)
         memories = [m for e in events if (m := _event_memory(e, metadata_json)) is not None]
-        await self.store.upsert(user, session_id, MemoryKind.EVENT, memories)
+        embeddings = await self._embeddings(user, session_id, memories)
+        await self.store.upsert(user, session_id, MemoryKind.EVENT, memories, embeddings)
+
+    async def _embeddings(
+        self, user: UserKey, session_id: str, memories: Sequence[NewMemory]
+    ) -> dict[str, list[float]] | None:
+        """Vectors of the memories not yet embedded as they read now (by memory id)."""
+        if self.embedder is None or not memories:
+            return None
+        todo = await self.store.unembedded(user, session_id, memories)
+        if not todo:
+            return None
+        vectors = await self.embedder.embed([m.text for m in todo])
+        if len(vectors) != len(todo):
+            raise ConfigurationError(
+                f"the embedder returned {len(vectors)} vectors for {len(todo)} texts"
+            )
+        return {m.memory_id: v for m, v in zip(todo, vectors, strict=True)}
 
     @override
     async def add_memory(
@@ -147,14 +205,21 @@ class AsyncpgMemoryService(BaseMemoryService):
         memories: Sequence[MemoryEntry],
         custom_metadata: Mapping[str, object] | None = None,
     ) -> None:
+        user = UserKey(app_name, user_id)
         new = [m for e in memories if (m := _entry_memory(e, custom_metadata)) is not None]
-        await self.store.upsert(UserKey(app_name, user_id), ENTRY_SESSION_ID, MemoryKind.ENTRY, new)
+        embeddings = await self._embeddings(user, ENTRY_SESSION_ID, new)
+        await self.store.upsert(user, ENTRY_SESSION_ID, MemoryKind.ENTRY, new, embeddings)
 
     @override
     async def search_memory(
         self, *, app_name: str, user_id: str, query: str
     ) -> SearchMemoryResponse:
-        records = await self.store.search(UserKey(app_name, user_id), query)
+        user = UserKey(app_name, user_id)
+        if self.embedder is None or not query.strip():
+            records = await self.store.search(user, query)
+        else:
+            [vector] = await self.embedder.embed([query])
+            records = await self.store.search(user, query, embedding=vector, mode=self.search_mode)
         return SearchMemoryResponse(memories=[entry_from_record(r) for r in records])
 
     @override

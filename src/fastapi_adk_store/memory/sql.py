@@ -23,7 +23,12 @@ from ..defaults import (
 )
 from ..errors import ConfigurationError
 
-__all__ = ["MEMORY_SCHEMA_VERSION", "MemoryStatements", "MemoryTables", "build_statements"]
+__all__ = [
+    "MEMORY_SCHEMA_VERSION",
+    "MemoryStatements",
+    "MemoryTables",
+    "build_statements",
+]
 
 MEMORY_SCHEMA_VERSION: Final = latest_version("memory")
 """The schema version this release's memory migrations bring the tables to."""
@@ -102,27 +107,6 @@ WHERE (m.author, m.event_time, m.timestamp_text, m.content,
                         EXCLUDED.content, m.custom_metadata, EXCLUDED.search_text)
 """
 
-# OR over the words (websearch_to_tsquery of `a or b`) and over the n-gram patterns;
-# ranked by how many of them a memory matches, then ts_rank, then the newest.
-_SEARCH: Final = """
-WITH q AS (
-    SELECT websearch_to_tsquery({config}::regconfig, :websearch) AS q
-), w AS (
-    SELECT plainto_tsquery({config}::regconfig, word) AS q FROM unnest(:words::text[]) word
-)
-SELECT m.session_id, m.memory_id, m.kind, m.author, m.event_time, m.timestamp_text,
-       m.content::text AS content, m.custom_metadata::text AS custom_metadata,
-       (SELECT count(*) FROM w WHERE m.search_vector @@ w.q)
-     + (SELECT count(*) FROM unnest(:patterns::text[]) p WHERE m.search_text ILIKE p)
-       AS matched,
-       ts_rank(m.search_vector, q.q, 1) AS rank
-FROM {memories} m, q
-WHERE m.app_name = :app_name AND m.user_id = :user_id
-  AND (m.search_vector @@ q.q OR m.search_text ILIKE ANY (:patterns::text[]))
-ORDER BY matched DESC, rank DESC, m.event_time DESC, m.session_id, m.memory_id
-LIMIT :limit
-"""
-
 _DELETE_MEMORY: Final = """
 WITH gone AS (
     DELETE FROM {memories}
@@ -168,11 +152,12 @@ class MemoryStatements:
     lock_user_shared: Statement
     lock_user: Statement
     upsert: Statement
-    search: Statement
     delete_memory: Statement
     delete_session: Statement
     delete_user: Statement
     count: Statement
+    parts: dict[str, str]
+    """The quoted names the statements were formatted with (for `search_sql`)."""
 
 
 def _index(table: str, suffix: str) -> str:
@@ -182,13 +167,15 @@ def _index(table: str, suffix: str) -> str:
 def build_statements(
     tables: MemoryTables, text_search_config: str = MEMORY_TEXT_SEARCH_CONFIG
 ) -> MemoryStatements:
-    """The statements for these tables and this text-search configuration.
+    """The statements for these tables and this text-search configuration (the search
+    statements are `search_sql`'s, formatted with the same `parts`).
 
     Raises:
         ConfigurationError: a table name or the configuration name is invalid.
     """
     parts = {
         **tables.quoted(),
+        "memories_embedding_index": _index(tables.memories, "embedding"),
         "text_search_config": config_literal(text_search_config),
         "config": config_literal(text_search_config),
         "lock_key": f"'fastapi_adk_store:memory:{tables.memories}'",
@@ -216,9 +203,9 @@ def build_statements(
         lock_user_shared=statement(_LOCK_USER_SHARED),
         lock_user=statement(_LOCK_USER),
         upsert=statement(_UPSERT),
-        search=statement(_SEARCH),
         delete_memory=statement(_DELETE_MEMORY),
         delete_session=statement(_DELETE_SESSION),
         delete_user=statement(_DELETE_USER),
         count=statement(_COUNT),
+        parts=parts,
     )

@@ -6,15 +6,42 @@ builds those. Statements come from `sql.py`; driver errors leave as the package'
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import asyncpg
 
 from ..db.json import for_jsonb, from_jsonb
+from ..db.migrations import Migration
 from ..db.pool import PooledStore, PoolSource
-from .records import MemoryOptions, MemoryRecord, NewMemory, UserKey
+from ..errors import ConfigurationError, SchemaMissingError
+from .records import MemoryOptions, MemoryRecord, NewMemory, SearchMode, UserKey
+from .search_sql import SearchStatements, VectorStatements, build_search_statements
 from .sql import MemoryStatements, MemoryTables, build_statements
-from .terms import indexed_text, query_terms
+from .terms import QueryTerms, indexed_text, query_terms
 
-__all__ = ["MemoryStore"]
+__all__ = ["RRF_K", "MemoryStore"]
+
+RRF_K = 60
+"""Reciprocal rank fusion's constant: a memory at position p of a list scores 1/(k + p)."""
+_CANDIDATES_PER_RESULT = 4
+"""Each list hybrid search fuses holds this many times the result limit."""
+
+
+def vector_text(vector: Sequence[float], dimensions: int) -> str:
+    """A vector as pgvector reads it (`[1.0,2.5]`).
+
+    Raises:
+        ConfigurationError: not `dimensions` finite numbers (the embedder is wrong).
+    """
+    values = [float(x) for x in vector]
+    if len(values) != dimensions or not all(math.isfinite(x) for x in values):
+        raise ConfigurationError(
+            f"the embedder returned a vector of {len(values)} values (finite: "
+            f"{all(math.isfinite(x) for x in values)}); expected {dimensions} finite numbers"
+        )
+    return "[" + ",".join(map(repr, values)) + "]"
 
 
 class MemoryStore(PooledStore):
@@ -39,15 +66,102 @@ class MemoryStore(PooledStore):
         self.tables = tables or MemoryTables()
         self.options = (options or MemoryOptions()).checked()
         self._sql: MemoryStatements = build_statements(self.tables, self.options.text_search_config)
+        self._search: SearchStatements = build_search_statements(
+            self._sql.parts, self.tables.memories, self.options.embedding_dimensions
+        )
         super().__init__(pool, missing_table=self.tables.memories, migrator=self._sql.migrator)
         self.index_names = self._sql.indexes
+        self._vector_sql: VectorStatements | None = None
+
+    @property
+    def embedding_dimensions(self) -> int | None:
+        """The embedding column's size, or None: this store does no semantic search."""
+        return self.options.embedding_dimensions
+
+    # --- schema: the embedding column's migrations follow the memory ones ---------------------
+
+    async def migrate(self) -> list[Migration]:
+        """Apply the pending migrations, the embedding column's too with an embedder.
+
+        Raises:
+            ConfigurationError: pgvector is missing or cannot be created, or the
+                column holds vectors of other dimensions.
+        """
+        done = await super().migrate()
+        vectors = self._search.vector_migrator
+        if vectors is None:
+            return done
+        async with self._connection() as connection:
+            if vectors.pending(await vectors.applied(connection)):
+                await self._check_extension(connection)
+                done += await vectors.apply(connection)
+            await self._bind_vectors(connection)
+        return done
+
+    async def pending_migrations(self) -> list[Migration]:
+        pending = await super().pending_migrations()
+        vectors = self._search.vector_migrator
+        if vectors is None:
+            return pending
+        async with self._connection() as connection:
+            return pending + vectors.pending(await vectors.applied(connection))
+
+    async def check_schema(self) -> None:
+        await super().check_schema()
+        if self._search.vector_migrator is not None:
+            async with self._connection() as connection:
+                await self._bind_vectors(connection)
+
+    async def _check_extension(self, connection: asyncpg.Connection) -> None:
+        row = await connection.fetchrow(self._search.vector_extension.text)
+        if row["installed"]:
+            return
+        if not row["available"]:
+            raise ConfigurationError(
+                "semantic memory search needs the pgvector extension ('vector'), which "
+                "this PostgreSQL server does not have: install it on the server (e.g. "
+                "the postgresql-<version>-pgvector package; the embedded server ships "
+                "it), or open the memory service without an embedder"
+            )
+        if not row["may_create"]:
+            raise ConfigurationError(
+                "semantic memory search needs the pgvector extension, and this role may "
+                f"not create it: ask a superuser to run CREATE EXTENSION vector in "
+                f"database {row['database']}, or open the memory service without an embedder"
+            )
+
+    async def _bind_vectors(self, connection: asyncpg.Connection) -> VectorStatements:
+        """Semantic search's statements for the column as it is; checks its size."""
+        row = await connection.fetchrow(self._search.vector_column.text)
+        if row is None:
+            raise SchemaMissingError(f"{self.tables.memories} (its embedding column)")
+        if row["dimensions"] != self.embedding_dimensions:
+            raise ConfigurationError(
+                f"{self.tables.memories}.embedding holds vectors of {row['dimensions']} "
+                f"dimensions; this embedder makes {self.embedding_dimensions}: use an "
+                "embedder of that size, or drop the column (and its version table "
+                f"{self.tables.memories}_vector_schema) to embed anew"
+            )
+        self._vector_sql = self._search.vector_statements(row["vector_type"], row["vector_schema"])
+        return self._vector_sql
+
+    async def _vectors(self, connection: asyncpg.Connection) -> VectorStatements:
+        if self.embedding_dimensions is None:
+            raise ConfigurationError("this memory store has no embedder: no semantic search")
+        return self._vector_sql or await self._bind_vectors(connection)
 
     # --- writes ----------------------------------------------------------------------------
 
     async def upsert(
-        self, user: UserKey, session_id: str, kind: str, memories: Sequence[NewMemory]
+        self,
+        user: UserKey,
+        session_id: str,
+        kind: str,
+        memories: Sequence[NewMemory],
+        embeddings: Mapping[str, Sequence[float]] | None = None,
     ) -> None:
-        """Write these memories of one session (idempotent: by session and memory id).
+        """Write these memories of one session (idempotent: by session and memory id),
+        with the `embeddings` given (by memory id) in the same transaction.
 
         Memories deleted by id (tombstoned) are skipped; the last of duplicate ids wins;
         metadata merges into what is stored.
@@ -73,6 +187,49 @@ class MemoryStore(PooledStore):
         async with self._connection() as connection, connection.transaction():
             await connection.execute(lock.text, *lock.args(**user._asdict()))
             await connection.execute(self._sql.upsert.text, *args)
+            if embeddings:
+                await self._set_embeddings(connection, user, session_id, embeddings)
+
+    async def _set_embeddings(
+        self,
+        connection: asyncpg.Connection,
+        user: UserKey,
+        session_id: str,
+        embeddings: Mapping[str, Sequence[float]],
+    ) -> None:
+        dimensions = self.embedding_dimensions or 0
+        statement = (await self._vectors(connection)).set_embeddings
+        ids = sorted(embeddings)
+        await connection.execute(
+            statement.text,
+            *statement.args(
+                **user._asdict(),
+                session_id=session_id,
+                memory_ids=ids,
+                embeddings=[vector_text(embeddings[i], dimensions) for i in ids],
+            ),
+        )
+
+    async def unembedded(
+        self, user: UserKey, session_id: str, memories: Sequence[NewMemory]
+    ) -> list[NewMemory]:
+        """The memories to embed: new, or whose text changed (not deleted by id)."""
+        rows = {memory.memory_id: memory for memory in memories}
+        if not rows:
+            return []
+        cap = self.options.max_text_bytes
+        async with self._connection() as connection:
+            statement = (await self._vectors(connection)).unembedded
+            found = await connection.fetch(
+                statement.text,
+                *statement.args(
+                    **user._asdict(),
+                    session_id=session_id,
+                    memory_ids=list(rows),
+                    search_texts=[indexed_text(m.text, cap) for m in rows.values()],
+                ),
+            )
+        return [rows[row["memory_id"]] for row in found]
 
     async def delete_memory(self, user: UserKey, memory_id: str) -> int:
         """Delete a memory by id (in every session of the user) and tombstone it, so
@@ -114,35 +271,61 @@ class MemoryStore(PooledStore):
             return count
 
     async def search(
-        self, user: UserKey, query: str, *, limit: int | None = None
+        self,
+        user: UserKey,
+        query: str,
+        *,
+        limit: int | None = None,
+        embedding: Sequence[float] | None = None,
+        mode: SearchMode = "hybrid",
     ) -> list[MemoryRecord]:
-        """The user's memories matching any word (or n-gram) of `query`, best first:
-        most matched terms, then ts_rank, then the newest. Any text is a valid query."""
+        """The user's memories for `query`, best first. Any text is a valid query.
+
+        Without `embedding`: those matching any word (or n-gram), by most matched terms,
+        then ts_rank, then the newest. With the query's `embedding`: the nearest by
+        cosine distance (`mode="vector"`), or the full-text and nearest lists fused by
+        reciprocal rank (`"hybrid"`, k = `RRF_K`).
+        """
         terms = query_terms(query)
-        if not terms:
+        limit = limit if limit is not None else self.options.search_limit
+        if embedding is None and not terms:
             return []
-        statement = self._sql.search
-        args = statement.args(
-            **user._asdict(),
-            websearch=terms.websearch,
-            words=list(terms.words),
-            patterns=list(terms.patterns),
-            limit=limit if limit is not None else self.options.search_limit,
-        )
         async with self._connection() as connection:
-            rows = await connection.fetch(statement.text, *args)
-        return [
-            MemoryRecord(
-                session_id=row["session_id"],
-                memory_id=row["memory_id"],
-                kind=row["kind"],
-                author=row["author"],
-                event_time=row["event_time"],
-                timestamp_text=row["timestamp_text"],
-                content_json=from_jsonb(row["content"]),
-                metadata_json=from_jsonb(row["custom_metadata"]),
-                matched=row["matched"],
-                rank=row["rank"],
+            if embedding is None:
+                statement, args = self._search.search, self._text_args(terms)
+            else:
+                vectors = await self._vectors(connection)
+                vector = vector_text(embedding, self.embedding_dimensions or 0)
+                args = {"embedding": vector, "candidates": limit * _CANDIDATES_PER_RESULT}
+                if mode == "vector":
+                    statement = vectors.vector_search
+                else:
+                    statement = vectors.hybrid_search
+                    args |= {**self._text_args(terms), "rrf_k": RRF_K}
+            rows = await connection.fetch(
+                statement.text, *statement.args(**user._asdict(), limit=limit, **args)
             )
-            for row in rows
-        ]
+        return [_record(row) for row in rows]
+
+    @staticmethod
+    def _text_args(terms: QueryTerms) -> dict[str, Any]:
+        return {
+            "websearch": terms.websearch,
+            "words": list(terms.words),
+            "patterns": list(terms.patterns),
+        }
+
+
+def _record(row: asyncpg.Record) -> MemoryRecord:
+    return MemoryRecord(
+        session_id=row["session_id"],
+        memory_id=row["memory_id"],
+        kind=row["kind"],
+        author=row["author"],
+        event_time=row["event_time"],
+        timestamp_text=row["timestamp_text"],
+        content_json=from_jsonb(row["content"]),
+        metadata_json=from_jsonb(row["custom_metadata"]),
+        matched=row["matched"],
+        rank=row["rank"],
+    )

@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 
 from ..compose import artifact_service_on, open_memory_beside, open_store
+from ..memory.records import Embedder, SearchMode
 from ..sessions.seed import AsyncpgADKStore
 from ..sessions.service import AsyncpgSessionService
 from ..settings import StoreSettings
@@ -61,6 +62,8 @@ class ADKStore:
 
     Args:
         settings: the settings; read from the environment and `.env` when omitted.
+        memory_embedder: with `memory_enabled`, makes memory search semantic too
+            (pgvector; see docs/memory.md); `memory_search_mode` "hybrid" or "vector".
         **overrides: settings fields that replace those of `settings` (or of the
             environment), e.g. `ADKStore(dsn="postgresql://...", max_size=20)`.
 
@@ -68,12 +71,21 @@ class ADKStore:
         pydantic.ValidationError: an override is invalid (the error names its variable).
     """
 
-    def __init__(self, settings: StoreSettings | None = None, **overrides: Any) -> None:
+    def __init__(
+        self,
+        settings: StoreSettings | None = None,
+        *,
+        memory_embedder: Embedder | None = None,
+        memory_search_mode: SearchMode = "hybrid",
+        **overrides: Any,
+    ) -> None:
         if settings is None:
             settings = StoreSettings(**overrides)
         elif overrides:
             settings = type(settings)(**{**dict(settings), **overrides})
         self.settings = settings
+        self.memory_embedder = memory_embedder
+        self.memory_search_mode: SearchMode = memory_search_mode
 
     @asynccontextmanager
     async def open(self) -> AsyncIterator[AsyncpgADKStore]:
@@ -100,7 +112,12 @@ class ADKStore:
                 ARTIFACT_SERVICE_STATE_KEY: await artifact_service_on(store, self.settings),
             }
             if self.settings.memory_enabled:
-                state[MEMORY_SERVICE_STATE_KEY] = await open_memory_beside(store, self.settings)
+                state[MEMORY_SERVICE_STATE_KEY] = await open_memory_beside(
+                    store,
+                    self.settings,
+                    embedder=self.memory_embedder,
+                    search_mode=self.memory_search_mode,
+                )
             for key, value in state.items():
                 setattr(app.state, key, value)
             try:
