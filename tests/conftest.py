@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -68,16 +69,22 @@ async def _has_pgvector(dsn: str) -> bool:
 
 
 @pytest.fixture(scope="session")
-def vector_dsn(database_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def vector_dsn(database_dsn: str) -> Iterator[str]:
     """A server with pgvector: the test server when it has it, else an embedded one
-    (pgserver ships pgvector); the test is skipped, saying why, when neither does."""
+    (pgserver ships pgvector); the test is skipped, saying why, when neither does.
+
+    The embedded server's data lives outside pytest's base temp, which other pytest
+    runs of the same user may rotate away while this one runs.
+    """
     if asyncio.run(_has_pgvector(database_dsn)):
         yield database_dsn
         return
-    server = EmbeddedPostgres(Path(tmp_path_factory.mktemp("pgvector")))
+    data_dir = tempfile.TemporaryDirectory(prefix="adk-store-pgvector-")
+    server = EmbeddedPostgres(Path(data_dir.name))
     try:
         dsn = server.start()
     except EmbeddedServerError as error:
+        data_dir.cleanup()
         pytest.skip(f"the test server has no pgvector and no embedded one starts: {error}")
     try:
         if not asyncio.run(_has_pgvector(dsn)):
@@ -85,6 +92,7 @@ def vector_dsn(database_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> I
         yield dsn
     finally:
         server.stop()
+        data_dir.cleanup()
 
 
 @pytest.fixture

@@ -5,7 +5,9 @@ embedded one); skipped, with the reason, where neither has it."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 import pytest
@@ -206,3 +208,28 @@ async def test_an_embedder_without_pgvector_is_a_clear_error(
     async with open_memory_service(**pool_options) as service:
         await service.add_session_to_memory(session_of([text_event("still works")]))
         assert await search(service, "works") == ["still works"]
+
+
+async def test_a_role_that_may_not_create_pgvector_gets_a_clear_error(vector_dsn: str) -> None:
+    name = f"novector_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(vector_dsn)
+    await admin.execute(f"CREATE ROLE {name} LOGIN")
+    await admin.execute(f"CREATE DATABASE {name}")
+    try:
+        setup = await asyncpg.connect(vector_dsn, database=name)
+        try:
+            await setup.execute(f"CREATE SCHEMA {name} AUTHORIZATION {name}")
+        finally:
+            await setup.close()
+        options: dict[str, Any] = {
+            "database": name,
+            "user": name,
+            "server_settings": {"search_path": name},
+        }
+        with pytest.raises(ConfigurationError, match="this role may not create it"):
+            async with open_memory_service(vector_dsn, embedder=HashingEmbedder(), **options):
+                pass
+    finally:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.execute(f"DROP ROLE IF EXISTS {name}")
+        await admin.close()
