@@ -12,8 +12,10 @@ import pytest
 from google.adk.events.event import Event
 
 from fastapi_adk_store import SCHEMA_VERSION, AsyncpgADKStore, AsyncpgConfig
+from fastapi_adk_store.memory.records import UserKey
 
 from ._helpers import PoolOptions, free_port, restore_v1_dump
+from ._memory import memory_service, session_of, text_event
 from ._sources import adk_source
 
 DAY = 86400.0
@@ -113,6 +115,32 @@ async def test_purge_removes_only_old_sessions(pool_options: PoolOptions) -> Non
         assert "removed 2 session(s), 1 event(s)" in ran.out
         assert [r.id for r in await store.list_sessions("a")] == ["new"]
         assert [r.id for r in await store.list_sessions("b")] == ["b"]
+        assert "memories" not in dry.out + ran.out  # no memory tables: nothing said of them
+
+
+async def test_purge_removes_old_memories_of_the_app(pool_options: PoolOptions) -> None:
+    """purge --older-than also counts and deletes memories of old events, dry or not,
+    keeping recent ones and other apps', once the memory tables exist."""
+    store = AsyncpgADKStore(AsyncpgConfig(pool_config=pool_options))
+    now = time.time()
+    ages = {"old": 40, "older": 90, "new": 1}
+    async with store.opened(), memory_service(pool_options) as memory:
+        for app in ("a", "b"):
+            events = [
+                text_event(f"{name} note", event_id=name, timestamp=now - age * DAY)
+                for name, age in ages.items()
+            ]
+            await memory.add_session_to_memory(session_of(events, app=app))
+        dry = await cli(pool_options, "purge", "--older-than", "30d", "--app", "a", "--dry-run")
+        assert dry.code == 0, dry.err
+        assert "would remove 2 memories" in dry.out
+        assert await memory.store.count(UserKey("a", "u")) == 3
+        ran = await cli(pool_options, "purge", "--older-than", "30d", "--app", "a")
+        assert ran.code == 0, ran.err
+        assert "removed 2 memories" in ran.out
+        found = await memory.search_memory(app_name="a", user_id="u", query="note")
+        assert [m.id for m in found.memories] == ["new"]
+        assert await memory.store.count(UserKey("b", "u")) == 3
 
 
 async def test_import_from_adk_database_is_idempotent(

@@ -20,6 +20,7 @@ from rich.table import Table
 
 from ..compose import build_artifact_service, build_memory_store, open_store_unchecked
 from ..errors import StoreError
+from ..memory.maintenance import MemoryMaintenance
 from ..sessions.maintenance import SessionMaintenance
 from ..sessions.seed import AsyncpgADKStore
 from ..settings import StoreSettings
@@ -204,15 +205,22 @@ def purge(
     dsn: Dsn = None,
     dry_run: DryRun = False,
 ) -> None:
-    """Delete sessions (and their events) not updated for --older-than. Never automatic."""
+    """Delete sessions (and their events) not updated for --older-than, and memories of
+    events older than that (when the memory tables exist). Never automatic."""
     seconds = _duration(older_than)
 
-    async def work(store: AsyncpgADKStore, _: StoreSettings) -> None:
+    async def work(store: AsyncpgADKStore, settings: StoreSettings) -> None:
         await store.sessions.check_schema()
-        maintenance = SessionMaintenance(store.sessions)
-        counts = await maintenance.purge(older_than=seconds, app_name=app_name, dry_run=dry_run)
+        counts = await SessionMaintenance(store.sessions).purge(
+            older_than=seconds, app_name=app_name, dry_run=dry_run
+        )
         verb = "would remove" if dry_run else "removed"
         out.print(f"{verb} {counts.sessions} session(s), {counts.events} event(s)")
+        pool = store.sessions.pool_source
+        memory = MemoryMaintenance(build_memory_store(pool, settings.memory_options()))
+        if await memory.tables_exist():
+            gone = await memory.purge(older_than=seconds, app_name=app_name, dry_run=dry_run)
+            out.print(f"{verb} {gone} memories")
 
     run(dsn, work)
 

@@ -74,6 +74,11 @@ class MemoryStore(PooledStore):
         self._vector_sql: VectorStatements | None = None
 
     @property
+    def statements(self) -> MemoryStatements:
+        """The statements and quoted names this store runs (for its maintenance)."""
+        return self._sql
+
+    @property
     def embedding_dimensions(self) -> int | None:
         """The embedding column's size, or None: this store does no semantic search."""
         return self.options.embedding_dimensions
