@@ -9,7 +9,9 @@
   never stored.
 
 Commands (first word of the message): `note <text>` saves a note, `notes` lists them,
-`forget` clears them; anything else is counted and echoed.
+`forget` clears them, `recall <words>` searches what the user said in any of their
+sessions (ADK's memory service: the app adds each session to memory after a turn);
+anything else is counted and echoed.
 """
 
 from __future__ import annotations
@@ -22,13 +24,16 @@ from google.adk.agents import BaseAgent, LlmAgent
 from google.adk.agents.invocation_context import InvocationContext
 from google.adk.events.event import Event
 from google.adk.events.event_actions import EventActions
+from google.adk.memory.base_memory_service import BaseMemoryService
 from google.adk.tools.tool_context import ToolContext
 from google.genai import types
 from typing_extensions import override
 
-__all__ = ["AGENT_ENV", "APP_NAME", "NotesAgent", "build_agent"]
+__all__ = ["AGENT_ENV", "APP_NAME", "RECALL_LIMIT", "NotesAgent", "build_agent", "recall"]
 
 APP_NAME = "notes"
+RECALL_LIMIT = 3
+"""Most memories a `recall` answers with."""
 AGENT_ENV = "EXAMPLE_AGENT"
 _GEMINI_KEYS = ("GOOGLE_API_KEY", "GOOGLE_GENAI_USE_VERTEXAI")
 
@@ -42,9 +47,35 @@ def _parse(text: str) -> tuple[str, str]:
     """Split a message into (command, argument); unknown words are the `say` command."""
     word, _, rest = text.partition(" ")
     command = word.lower()
-    if command in {"note", "notes", "forget"}:
+    if command in {"note", "notes", "forget", "recall"}:
         return command, rest.strip()
     return "say", text
+
+
+async def recall(
+    memory: BaseMemoryService | None, app_name: str, user_id: str, query: str
+) -> list[str] | None:
+    """What the user said that matches `query`, best first (their own messages, not the
+    agent's replies or earlier recalls); None when the app has no memory service."""
+    if memory is None:
+        return None
+    found = await memory.search_memory(app_name=app_name, user_id=user_id, query=query)
+    said = [
+        _message_text(entry.content)
+        for entry in found.memories
+        if entry.author == "user" and _parse(_message_text(entry.content))[0] != "recall"
+    ]
+    return list(dict.fromkeys(said))[:RECALL_LIMIT]
+
+
+def _recall_reply(argument: str, recalled: list[str] | None) -> str:
+    if recalled is None:
+        return "Memory is off: start the app with ADK_STORE_MEMORY_ENABLED=true."
+    if not argument:
+        return "Recall what? Try 'recall milk'."
+    if not recalled:
+        return f"I don't remember anything about {argument!r}."
+    return "I remember you said: " + "; ".join(f"{text!r}" for text in recalled)
 
 
 def _reply(command: str, argument: str, notes: list[str], turns: int, user_turns: int) -> str:
@@ -57,7 +88,7 @@ def _reply(command: str, argument: str, notes: list[str], turns: int, user_turns
         return "Forgot all your notes."
     return (
         f"You said {argument!r}. Message {turns} in this session, {user_turns} across all "
-        "your sessions. Try 'note buy milk', 'notes' or 'forget'."
+        "your sessions. Try 'note buy milk', 'notes', 'forget' or 'recall milk'."
     )
 
 
@@ -91,7 +122,12 @@ class NotesAgent(BaseAgent):
         }
         if planned in {"note", "forget"}:
             delta["user:notes"] = notes
-        text = _reply(planned, argument, notes, turns, user_turns)
+        if planned == "recall":
+            session = ctx.session
+            found = await recall(ctx.memory_service, session.app_name, session.user_id, argument)
+            text = _recall_reply(argument, found)
+        else:
+            text = _reply(planned, argument, notes, turns, user_turns)
         yield Event(
             author=self.name,
             invocation_id=ctx.invocation_id,

@@ -2,6 +2,8 @@
 
 Run it with `scripts/run-example`, or `uvicorn example_app.app:app`. Without
 `ADK_STORE_DSN` the store starts an embedded PostgreSQL under `./.adk_store_pgdata`.
+Memory is on: after each turn the session is added to the memory service, which the
+agent's `recall` command searches.
 
 Routes:
 - `GET /`: the chat page (`static/index.html`);
@@ -18,11 +20,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from google.adk.agents import BaseAgent
 from google.adk.events.event import Event
+from google.adk.memory.base_memory_service import BaseMemoryService
 from google.adk.runners import Runner
 from google.adk.sessions.base_session_service import BaseSessionService, GetSessionConfig
 from google.adk.utils.context_utils import Aclosing
@@ -30,7 +33,7 @@ from google.genai import types
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from fastapi_adk_store.web.plugin import ADKStore, SessionServiceDep
+from fastapi_adk_store.web.plugin import MEMORY_SERVICE_STATE_KEY, ADKStore, SessionServiceDep
 
 from .agent import APP_NAME, build_agent
 
@@ -74,15 +77,26 @@ def _sse(data: dict[str, Any], kind: str | None = None) -> str:
     return f"{prefix}data: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
+def _memory(request: Request) -> BaseMemoryService | None:
+    """The app's memory service, or None when its store runs without memory."""
+    memory: BaseMemoryService | None = getattr(request.app.state, MEMORY_SERVICE_STATE_KEY, None)
+    return memory
+
+
 def create_app(agent: BaseAgent | None = None, store: ADKStore | None = None) -> FastAPI:
-    """Build the app around `agent` (default: `build_agent()`) and `store` (default: env)."""
+    """Build the app around `agent` (default: `build_agent()`) and `store` (default: env,
+    with memory on)."""
     agent = agent if agent is not None else build_agent()
-    store = store if store is not None else ADKStore()
+    store = store if store is not None else ADKStore(memory_enabled=True)
     application = FastAPI(title="fastapi-adk-store example", lifespan=store.lifespan)
     application.include_router(store.sessions_router())
 
     async def runner_for(
-        app_name: str, user_id: str, session_id: str, sessions: BaseSessionService
+        app_name: str,
+        user_id: str,
+        session_id: str,
+        sessions: BaseSessionService,
+        request: Request,
     ) -> Runner:
         """A runner over the request's session service; 404 before streaming starts."""
         if app_name != agent.name:
@@ -96,7 +110,12 @@ def create_app(agent: BaseAgent | None = None, store: ADKStore | None = None) ->
         if found is None:
             raise HTTPException(404, f"session {session_id!r} not found")
         # A Runner is a thin wrapper (microseconds to build); the pool lives in the store.
-        return Runner(app_name=app_name, agent=agent, session_service=sessions)
+        return Runner(
+            app_name=app_name,
+            agent=agent,
+            session_service=sessions,
+            memory_service=_memory(request),
+        )
 
     async def run_events(
         runner: Runner,
@@ -114,6 +133,13 @@ def create_app(agent: BaseAgent | None = None, store: ADKStore | None = None) ->
         async with Aclosing(events) as stream:
             async for event in stream:
                 yield event
+        if runner.memory_service is not None:
+            # After the turn: idempotent, so the whole session each time adds only the new.
+            session = await runner.session_service.get_session(
+                app_name=runner.app_name, user_id=user_id, session_id=session_id
+            )
+            if session is not None:
+                await runner.memory_service.add_session_to_memory(session)
 
     def sse_response(events: AsyncIterator[Event]) -> StreamingResponse:
         async def body() -> AsyncIterator[str]:
@@ -144,17 +170,24 @@ def create_app(agent: BaseAgent | None = None, store: ADKStore | None = None) ->
         responses={404: {"description": "unknown app or session"}},
     )
     async def chat(
-        app_name: str, user_id: str, session_id: str, body: ChatRequest, sessions: SessionServiceDep
+        app_name: str,
+        user_id: str,
+        session_id: str,
+        body: ChatRequest,
+        sessions: SessionServiceDep,
+        request: Request,
     ) -> StreamingResponse:
         """Send one message; the agent's events stream back as server-sent events."""
-        runner = await runner_for(app_name, user_id, session_id, sessions)
+        runner = await runner_for(app_name, user_id, session_id, sessions, request)
         message = types.Content(role="user", parts=[types.Part(text=body.text)])
         return sse_response(run_events(runner, user_id, session_id, message, body.state_delta))
 
     @application.post("/run", name="example:run", responses={404: {"description": "not found"}})
-    async def run(body: RunAgentRequest, sessions: SessionServiceDep) -> list[dict[str, Any]]:
+    async def run(
+        body: RunAgentRequest, sessions: SessionServiceDep, request: Request
+    ) -> list[dict[str, Any]]:
         """ADK's `/run`: the whole run's events as one JSON list."""
-        runner = await runner_for(body.app_name, body.user_id, body.session_id, sessions)
+        runner = await runner_for(body.app_name, body.user_id, body.session_id, sessions, request)
         events = run_events(
             runner, body.user_id, body.session_id, body.new_message, body.state_delta
         )
@@ -166,9 +199,11 @@ def create_app(agent: BaseAgent | None = None, store: ADKStore | None = None) ->
         response_class=StreamingResponse,
         responses={404: {"description": "not found"}},
     )
-    async def run_sse(body: RunAgentRequest, sessions: SessionServiceDep) -> StreamingResponse:
+    async def run_sse(
+        body: RunAgentRequest, sessions: SessionServiceDep, request: Request
+    ) -> StreamingResponse:
         """ADK's `/run_sse`: the run's events as server-sent events."""
-        runner = await runner_for(body.app_name, body.user_id, body.session_id, sessions)
+        runner = await runner_for(body.app_name, body.user_id, body.session_id, sessions, request)
         return sse_response(
             run_events(runner, body.user_id, body.session_id, body.new_message, body.state_delta)
         )

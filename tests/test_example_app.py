@@ -16,6 +16,7 @@ from typing_extensions import override
 
 from example_app.agent import AGENT_ENV, NotesAgent, build_agent
 from example_app.app import create_app
+from fastapi_adk_store import ADKStore
 
 from ._helpers import PoolOptions, run_request, search_path_dsn
 
@@ -203,6 +204,39 @@ async def test_an_error_mid_run_ends_the_stream_with_an_error_message(
     assert sse_events(response.text)[1] == {"error": "RuntimeError", "message": "tool exploded"}
 
 
+async def test_recall_finds_what_the_user_said_in_another_session(
+    client: httpx.AsyncClient,
+) -> None:
+    """Each turn adds the session to memory; `recall` in a new session searches it, the
+    user's own messages only, nobody else's."""
+    first = await new_session(client)
+    await chat(client, first, "note buy milk")
+    await chat(client, first, "the sky is blue today")
+    second = await new_session(client)
+    events = await chat(client, second, "recall milk")
+    assert reply_text(events) == "I remember you said: 'note buy milk'"
+    assert reply_text(await chat(client, second, "recall sky")) == (
+        "I remember you said: 'the sky is blue today'"
+    )
+    bob = await new_session(client, "/apps/notes/users/bob/sessions")
+    response = await client.post(
+        f"/apps/notes/users/bob/sessions/{bob}/run", json={"text": "recall milk"}
+    )
+    assert reply_text(sse_events(response.text)) == "I don't remember anything about 'milk'."
+
+
+async def test_recall_without_memory_says_it_is_off(
+    pool_options: PoolOptions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ADK_STORE_DSN", search_path_dsn(pool_options))
+    app = create_app(store=ADKStore(memory_enabled=False))
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://example") as client:
+            events = await chat(client, await new_session(client), "recall milk")
+    assert reply_text(events).startswith("Memory is off")
+
+
 def test_default_agent_needs_no_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(AGENT_ENV, raising=False)
     assert isinstance(build_agent(), NotesAgent)
@@ -241,5 +275,7 @@ async def test_without_a_dsn_the_app_runs_on_embedded_postgres(
         async with httpx.AsyncClient(transport=transport, base_url="http://example") as client:
             session_id = await new_session(client)
             events = await chat(client, session_id, "note embedded")
+            recalled = await chat(client, await new_session(client), "recall embedded")
     assert reply_text(events) == "Saved note #1: embedded"
+    assert reply_text(recalled) == "I remember you said: 'note embedded'"
     assert (tmp_path / "pgdata" / "PG_VERSION").exists()

@@ -117,3 +117,17 @@ async def test_sessions_survive_a_reload(page: Page) -> None:
     await expect(page.locator("#events li.user .text")).to_have_text(["note keep me"])
     await expect(page.locator("#events li.agent .text").last).to_have_text("Saved note #1: keep me")
     await expect(page.locator("#state-user")).to_contain_text('"keep me"')
+
+
+async def test_recall_in_a_new_session_finds_an_older_message(page: Page) -> None:
+    """The recall command, visible on the page: what was said in one session is found
+    from another through the memory service."""
+    await expect(page.locator("#recall-hint")).to_contain_text("recall")
+    await page.click("#new-session")
+    await expect(page.locator("#message")).to_be_enabled()
+    await send(page, "note call the dentist")
+    await page.click("#new-session")
+    await expect(page.locator("#session-list button")).to_have_count(2)
+    await send(page, "recall dentist")
+    replies = page.locator("#events li.agent .text")
+    await expect(replies.last).to_have_text("I remember you said: 'note call the dentist'")
