@@ -9,9 +9,10 @@ module `google.adk.memory._sqlite_memory_service`) on a file in a temp dir; and,
 default size only, ADK's `InMemoryMemoryService` (word overlap over every event of the
 user). Every contender gets the same synthetic corpus: pseudo-words drawn from a Zipf
 distribution, `--per-user` memories per user, sessions of 20 events added with
-`add_session_to_memory`. Ingest is interleaved by batches of sessions; search runs in
-rounds, each contender one pass over the same queries per round, the order rotating; a
-ratio is the median over rounds of the per-round ratio. Prints a table and writes
+`add_session_to_memory`; every search returns at most 10 results. Ingest is interleaved
+by batches of sessions; search runs in rounds, each contender one pass over the same
+queries per round, the order rotating; a ratio is the median over rounds of the
+per-round ratio. Prints a table and writes
 bench/results/memory.json (or memory-large.json).
 """
 
@@ -54,6 +55,8 @@ EVENTS_PER_SESSION = 20
 INGEST_BATCH = 25
 """Sessions a contender adds per ingest slice before the next contender's turn."""
 VOCABULARY = 5000
+RESULTS = 10
+"""Results per search, for every contender (ours: memory_search_limit's default)."""
 STOP_WORDS = ("what", "did", "i", "say", "about", "the", "and", "my", "is", "a")
 
 
@@ -130,7 +133,8 @@ async def contenders(server_dsn: str, large: bool) -> AsyncIterator[list[Contend
         dsn = await fresh_database(server_dsn)
         ours = await stack.enter_async_context(open_memory_service(dsn, min_size=2, max_size=2))
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-memory-")))
-        sqlite = SqliteMemoryService(db_path=folder / "memory.db")
+        # Its default is 50 results; ours and ADK's in-memory service return 10.
+        sqlite = SqliteMemoryService(db_path=folder / "memory.db", max_results=RESULTS)
         stack.push_async_callback(sqlite.close)
         found = [Contender("ours", ours), Contender("adk_sqlite", sqlite)]
         if not large:

@@ -184,6 +184,10 @@ class VectorStatements:
     hybrid_search: Statement
 
 
+def _statement(template: str, names: dict[str, str]) -> Statement:
+    return Statement.parse(template.format(**names))
+
+
 def vector_statements(
     parts: dict[str, str], vector_type: str, vector_schema: str
 ) -> VectorStatements:
@@ -194,15 +198,11 @@ def vector_statements(
         "vector_type": vector_type,
         "distance": f"OPERATOR({quote_identifier(vector_schema, what='schema name')}.<=>)",
     }
-
-    def statement(template: str) -> Statement:
-        return Statement.parse(template.format(**names))
-
     return VectorStatements(
-        unembedded=statement(_UNEMBEDDED),
-        set_embeddings=statement(_SET_EMBEDDINGS),
-        vector_search=statement(_VECTOR_SEARCH),
-        hybrid_search=statement(_HYBRID_SEARCH),
+        unembedded=_statement(_UNEMBEDDED, names),
+        set_embeddings=_statement(_SET_EMBEDDINGS, names),
+        vector_search=_statement(_VECTOR_SEARCH, names),
+        hybrid_search=_statement(_HYBRID_SEARCH, names),
     )
 
 
@@ -242,14 +242,10 @@ def build_search_statements(
 ) -> SearchStatements:
     """The search statements for `sql.build_statements`' quoted names (`parts`); with
     `embedding_dimensions`, the migrations of the embedding column too."""
-
-    def statement(template: str) -> Statement:
-        return Statement.parse(template.format(**parts))
-
     return SearchStatements(
-        search=statement(_SEARCH),
-        vector_extension=statement(_VECTOR_EXTENSION),
-        vector_column=statement(_VECTOR_COLUMN),
+        search=_statement(_SEARCH, parts),
+        vector_extension=_statement(_VECTOR_EXTENSION, parts),
+        vector_column=_statement(_VECTOR_COLUMN, parts),
         vector_migrator=(
             None
             if embedding_dimensions is None
