@@ -64,21 +64,45 @@ def _misfit(annotation: Any, value: Any, path: str) -> str | None:
     return None
 
 
+def _unknown_enum(value: Any, path: str) -> str | None:
+    """The path of the first enum value that names none of its enum's members.
+
+    google-genai keeps an unknown string as a made-up member (forward compatibility);
+    in a request body it is outside the OpenAPI schema, so it is refused like any other
+    value the schema does not allow, instead of being stored and echoed back.
+    """
+    if isinstance(value, enum.Enum):
+        return None if value.name in type(value).__members__ else path
+    if isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            if found := _unknown_enum(getattr(value, name), f"{path}.{name}"):
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            if found := _unknown_enum(item, f"{path}[{index}]"):
+                return found
+    return None
+
+
+def _enum_error(where: str) -> PydanticCustomError:
+    return PydanticCustomError(
+        "enum", "{where}: expected a string naming one of the enum's values", {"where": where}
+    )
+
+
 def _validate_event(value: Any, handler: ValidatorFunctionWrapHandler) -> Event:
-    """ADK's Event validation, with genai's enum crash on a non-string made a 422.
+    """ADK's Event validation, with genai's enum quirks made a 422.
 
     google-genai's case-insensitive enums call `.upper()` on what they are given, so a
-    number, list or object there raises AttributeError instead of a validation error.
+    number, list or object there raises AttributeError instead of a validation error;
+    and an unknown string becomes a made-up member instead of an error.
     """
     try:
         event: Event = handler(value)
     except (AttributeError, TypeError) as error:
-        where = _misfit(Event, value, "event") or "event"
-        raise PydanticCustomError(
-            "enum_type",
-            "{where}: expected a string naming one of the enum's values",
-            {"where": where},
-        ) from error
+        raise _enum_error(_misfit(Event, value, "event") or "event") from error
+    if where := _unknown_enum(event, "event"):
+        raise _enum_error(where)
     return event
 
 
