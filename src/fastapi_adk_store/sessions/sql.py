@@ -206,7 +206,8 @@ LIMIT :limit
 # revision (:expected_revision NULL: any): of concurrent appends from one revision exactly
 # one matches, the others re-check the WHERE after the winner commits and write nothing.
 # The event insert and the app/user state merges (NULL delta: none) run only when the
-# UPDATE matched; the last column tells a stale copy (row exists) from a missing session.
+# UPDATE matched; the last column tells a stale copy (row exists) from a missing session,
+# and is looked up only then (an initplan runs when the CASE first needs it).
 _APPEND_EVENT: Final = """
 WITH s AS (
     UPDATE {sessions} AS t
@@ -233,9 +234,10 @@ WITH s AS (
         DO UPDATE SET state = t.state || EXCLUDED.state, update_time = now()
 )
 SELECT (SELECT revision FROM s) AS revision,
-       EXISTS (SELECT 1 FROM {sessions}
-               WHERE app_name = :app_name AND user_id = :user_id AND id = :session_id)
-           AS session_exists
+       CASE WHEN NOT EXISTS (SELECT FROM s) THEN
+           EXISTS (SELECT 1 FROM {sessions}
+                   WHERE app_name = :app_name AND user_id = :user_id AND id = :session_id)
+       END AS session_exists
 """
 
 _GET_EVENT_DATA: Final = """
@@ -274,15 +276,22 @@ class Statements:
 
 
 def _index_names(tables: SessionTables, parts: dict[str, str]) -> tuple[str, ...]:
-    """The secondary indexes, qualified with their table's schema when it has one."""
+    """The secondary indexes, qualified with their table's schema when it has one.
+
+    (Version 3 dropped the index on sessions(id): the primary key serves those lookups.)
+    """
     return tuple(
         ".".join([*table.split(".")[:-1], parts[index]])
         for table, index in [
             (tables.sessions, "sessions_by_update_index"),
-            (tables.sessions, "sessions_by_id_index"),
             (tables.events, "events_by_time_index"),
         ]
     )
+
+
+def _beside(table: str, name: str) -> str:
+    """`name` (max 63 characters) quoted, in `table`'s schema when it names one."""
+    return quote_identifier(".".join([*table.split(".")[:-1], name[:63]]))
 
 
 def build_statements(tables: SessionTables, owner_id_column_ddl: str | None = None) -> Statements:
@@ -299,6 +308,15 @@ def build_statements(tables: SessionTables, owner_id_column_ddl: str | None = No
             f"{unqualified(tables.sessions)}_by_update"[:63]
         ),
         "sessions_by_id_index": quote_identifier(f"{unqualified(tables.sessions)}_by_id"[:63]),
+        "sessions_by_id_index_qualified": _beside(
+            tables.sessions, f"{unqualified(tables.sessions)}_by_id"
+        ),
+        "delete_events_function": _beside(
+            tables.sessions, f"{unqualified(tables.sessions)}_delete_events"
+        ),
+        "delete_events_trigger": quote_identifier(
+            f"{unqualified(tables.sessions)}_delete_events"[:63]
+        ),
         "events_by_time_index": quote_identifier(f"{unqualified(tables.events)}_by_time"[:63]),
         "session_columns": _SESSION_COLUMNS,
         "key_is": _KEY_IS,
