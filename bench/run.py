@@ -113,6 +113,7 @@ async def _per_call(counts: WireCounts, calls: int, run: Any) -> dict[str, float
     return {
         "statements": counts.statements / calls,
         "round_trips": counts.round_trips / calls,
+        "parses": counts.parses / calls,
     }
 
 

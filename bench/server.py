@@ -113,8 +113,11 @@ async def _mirrored_settings(dsn: str | None) -> dict[str, str]:
 
 
 @contextlib.asynccontextmanager
-async def private_server(mirror_dsn: str | None = None) -> AsyncIterator[str]:
-    """Start a private PostgreSQL 15 cluster; yield its DSN; stop and remove it."""
+async def private_server(
+    mirror_dsn: str | None = None, extra: dict[str, str] | None = None
+) -> AsyncIterator[str]:
+    """Start a private PostgreSQL 15 cluster (`extra`: more settings); yield its DSN; stop
+    and remove it."""
     if not (PG_BIN / "initdb").exists():
         raise RuntimeError(f"no PostgreSQL 15 binaries in {PG_BIN}")
     root = Path(tempfile.mkdtemp(prefix="bench-pg-"))
@@ -122,7 +125,8 @@ async def private_server(mirror_dsn: str | None = None) -> AsyncIterator[str]:
     if os.geteuid() == 0:
         shutil.chown(root, "postgres", "postgres")
     port = _free_port()
-    settings = {**await _mirrored_settings(mirror_dsn), **PRIVATE_SETTINGS, "port": str(port)}
+    settings = {**await _mirrored_settings(mirror_dsn), **PRIVATE_SETTINGS, **(extra or {})}
+    settings["port"] = str(port)
     try:
         _pg("initdb", "-D", str(data), "-A", "trust", "-U", "postgres")
         with (data / "postgresql.conf").open("a") as conf:
