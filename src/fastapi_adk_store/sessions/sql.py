@@ -296,14 +296,9 @@ def _beside(table: str, name: str) -> str:
     return quote_identifier(".".join([*table.split(".")[:-1], name[:63]]))
 
 
-def build_statements(tables: SessionTables, owner_id_column_ddl: str | None = None) -> Statements:
-    """Check the names and format every statement for them.
-
-    Raises:
-        ConfigurationError: a table name or the owner-id column DDL is invalid.
-    """
+def _parts(tables: SessionTables, owner: tuple[str, str] | None) -> dict[str, str]:
+    """What the templates' placeholders stand for: quoted names and SQL fragments."""
     names = tables.quoted()
-    owner = _owner_column(owner_id_column_ddl)
     parts = {
         **names,
         "sessions_by_update_index": quote_identifier(
@@ -331,6 +326,17 @@ def build_statements(tables: SessionTables, owner_id_column_ddl: str | None = No
     parts["app_state_of"] = _APP_STATE_OF.format(**parts)
     parts["user_state_of"] = _USER_STATE_OF.format(**parts)
     parts["recent_events"] = _RECENT_EVENTS.format(**parts)
+    return parts
+
+
+def build_statements(tables: SessionTables, owner_id_column_ddl: str | None = None) -> Statements:
+    """Check the names and format every statement for them.
+
+    Raises:
+        ConfigurationError: a table name or the owner-id column DDL is invalid.
+    """
+    owner = _owner_column(owner_id_column_ddl)
+    parts = _parts(tables, owner)
 
     def statement(template: str) -> Statement:
         return Statement.parse(template.format(**parts))
