@@ -49,6 +49,7 @@ from .sessions.service import AsyncpgSessionService, event_from_record, session_
 from .sessions.sql import SCHEMA_VERSION
 from .sessions.store import SessionStore
 from .settings import StoreSettings
+from .web.artifacts import artifacts_router
 from .web.deps import (
     ArtifactServiceDep,
     MemoryServiceDep,
@@ -104,6 +105,7 @@ __all__ = [
     "StoreError",
     "StoreSettings",
     "StoreUnavailableError",
+    "artifacts_router",
     "build_store",
     "event_from_record",
     "get_artifact_service",

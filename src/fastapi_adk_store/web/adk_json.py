@@ -5,17 +5,19 @@ events read from request bodies without google-genai's crashes on odd input."""
 from __future__ import annotations
 
 import enum
+import warnings
 from types import UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
 
 from google.adk.events.event import Event
 from google.adk.sessions.session import Session
+from google.genai import types
 from pydantic import BaseModel, ValidatorFunctionWrapHandler, WrapValidator
 from pydantic_core import PydanticCustomError
 
 from .._adk import public_event, public_session, redact_credential_secrets
 
-__all__ = ["EventBody", "event_json", "session_json"]
+__all__ = ["EventBody", "PartBody", "event_json", "session_json"]
 
 
 def session_json(session: Session) -> Any:
@@ -64,23 +66,44 @@ def _misfit(annotation: Any, value: Any, path: str) -> str | None:
     return None
 
 
-def _validate_event(value: Any, handler: ValidatorFunctionWrapHandler) -> Event:
-    """ADK's Event validation, with genai's enum crash on a non-string made a 422.
+def _validated(model: type[BaseModel], name: str) -> WrapValidator:
+    """ADK's (google-genai's) validation of `model`, with genai's enum crash on a
+    non-string made a 422, and (`strict_enums`) a string outside the enum one too.
 
     google-genai's case-insensitive enums call `.upper()` on what they are given, so a
-    number, list or object there raises AttributeError instead of a validation error.
+    number, list or object there raises AttributeError instead of a validation error;
+    an unknown string is kept, with a UserWarning.
     """
-    try:
-        event: Event = handler(value)
-    except (AttributeError, TypeError) as error:
-        where = _misfit(Event, value, "event") or "event"
-        raise PydanticCustomError(
-            "enum_type",
-            "{where}: expected a string naming one of the enum's values",
-            {"where": where},
-        ) from error
-    return event
+
+    def validate(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        try:
+            return handler(value)
+        except (AttributeError, TypeError) as error:
+            where = _misfit(model, value, name) or name
+            raise PydanticCustomError(
+                "enum_type",
+                "{where}: expected a string naming one of the enum's values",
+                {"where": where},
+            ) from error
+
+    return WrapValidator(validate)
 
 
-EventBody = Annotated[Event, WrapValidator(_validate_event)]
-"""An ADK `Event` in a request body: bad input is a 422 naming the field, never a 500."""
+def _known_enums(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """Refuse what google-genai would keep with a warning: an enum string it does not
+    know. Stored, it would come back outside the OpenAPI schema's enum."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        validated = handler(value)
+    unknown = [str(w.message) for w in caught if " is not a valid " in str(w.message)]
+    if unknown:
+        raise PydanticCustomError("enum", "{unknown}", {"unknown": unknown[0]})
+    return validated
+
+
+EventBody = Annotated[Event, _validated(Event, "event"), WrapValidator(_known_enums)]
+"""An ADK `Event` in a request body: bad input is a 422 naming the field, never a 500;
+unknown enum strings too."""
+
+PartBody = Annotated[types.Part, _validated(types.Part, "part"), WrapValidator(_known_enums)]
+"""A google-genai `Part` in a request body: a 422 for bad input, unknown enum strings too."""

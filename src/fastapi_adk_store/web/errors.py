@@ -1,6 +1,7 @@
 """Domain errors -> HTTP answers, in one place; routes built with `StoreRoute` use it.
 
-404 missing, 409 duplicate or stale, 413 too large, 422 invalid (FastAPI's shape),
+400 an id or artifact ADK's artifact services refuse, 404 missing, 409 duplicate or
+stale, 413 too large, 422 invalid (FastAPI's shape),
 503 with `Retry-After` when PostgreSQL cannot be reached; never a 500 for bad input.
 """
 
@@ -12,11 +13,13 @@ from typing import Any, NoReturn
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from google.adk.errors.input_validation_error import InputValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
 from ..errors import (
+    ArtifactTooLargeError,
     EventAlreadyExistsError,
     EventTooLargeError,
     InvalidValueError,
@@ -33,10 +36,12 @@ __all__ = ["RETRY_AFTER_SECONDS", "Failure", "StoreRoute", "error_responses", "i
 RETRY_AFTER_SECONDS = 5
 
 _DESCRIPTIONS: Mapping[int, str] = {
+    400: "An id, filename or artifact ADK's artifact services refuse (e.g. `..` in an id).",
     403: "The path's user is not the caller (`identity` dependency).",
-    404: "No such session.",
+    404: "No such session (or artifact version).",
     409: "The session (or event) exists already, or a concurrent write won.",
-    413: "The event is larger than `ADK_STORE_MAX_EVENT_BYTES`.",
+    413: "The event (artifact) is larger than `ADK_STORE_MAX_EVENT_BYTES` "
+    "(`ADK_STORE_MAX_ARTIFACT_BYTES`).",
     503: "PostgreSQL cannot be reached, or the tables are missing; retry after `Retry-After`.",
 }
 _RETRY_LATER = {"Retry-After": str(RETRY_AFTER_SECONDS)}
@@ -92,6 +97,10 @@ def _failure(error: Exception) -> Failure | None:
         return Failure(413, ErrorCode.EVENT_TOO_LARGE, str(error))
     if isinstance(error, SessionNotFoundError):
         return Failure(404, ErrorCode.SESSION_NOT_FOUND, "Session not found")
+    if isinstance(error, ArtifactTooLargeError):
+        return Failure(413, ErrorCode.ARTIFACT_TOO_LARGE, str(error))
+    if isinstance(error, InputValidationError):  # ADK api_server's answer on save
+        return Failure(400, ErrorCode.INVALID_ARTIFACT_INPUT, str(error))
     return None
 
 

@@ -21,6 +21,7 @@ from ..compose import artifact_service_on, open_memory_beside, open_store
 from ..sessions.seed import AsyncpgADKStore
 from ..sessions.service import AsyncpgSessionService
 from ..settings import StoreSettings
+from .artifacts import artifacts_router
 from .deps import (
     ARTIFACT_SERVICE_STATE_KEY,
     MEMORY_SERVICE_STATE_KEY,
@@ -116,6 +117,11 @@ class ADKStore:
         """
         kwargs.setdefault("max_page_size", self.settings.max_page_size)
         return sessions_router(**kwargs)
+
+    def artifacts_router(self, **kwargs: Any) -> APIRouter:
+        """`artifacts_router(...)` (see `web.artifacts`); `identity=`, `prefix=` are
+        passed on."""
+        return artifacts_router(**kwargs)
 
     def health_router(self, **kwargs: Any) -> APIRouter:
         """`GET /health` (see `web.health`); `prefix=` is passed on."""

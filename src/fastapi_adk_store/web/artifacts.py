@@ -1,0 +1,376 @@
+"""`artifacts_router(...)`: ADK api_server's artifact routes, plus streaming bytes.
+
+The routes, bodies and JSON are those of `adk api_server` (camelCase, `None` fields left
+out): list names, save (`POST .../artifacts`, ADK's `SaveArtifactRequest`), load (latest
+or `?version=`), `versions`, `versions/metadata`, `versions/{id|latest}`,
+`versions/{id}/metadata` and delete. Filenames may hold slashes (`a/b/c.pdf`); as in
+ADK's api_server, the routes ending in `/versions...` win over a filename ending so.
+Extensions: `GET .../artifacts/{name}/download` answers the raw bytes with the
+artifact's MIME type, read a chunk at a time, and `PUT .../artifacts/{name}` saves the
+request body as a new version the same way (its `Content-Type` is the MIME type).
+
+Every route calls the artifact service only; errors become HTTP in `web.errors`.
+"""
+
+# No `from __future__ import annotations`: FastAPI evaluates the routes' annotations.
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from google.adk.artifacts.base_artifact_service import ArtifactVersion
+from google.genai import types
+from pydantic import BaseModel
+from starlette.background import BackgroundTask
+from starlette.convertors import PathConvertor, register_url_convertor
+from starlette.responses import Response
+
+from ..artifacts.service import AsyncpgArtifactService
+from .deps import get_artifact_service
+from .errors import Failure, StoreRoute, error_responses, invalid
+from .models import ErrorCode, SaveArtifactRequest
+from .sessions import SESSION_PATH, identity_guard
+
+__all__ = ["artifacts_router"]
+
+
+class _AnyPathConvertor(PathConvertor):
+    """Starlette's `path` convertor, line breaks included: its `.*` stops at one, so a
+    filename holding one would not reach any route."""
+
+    regex = r"[\s\S]*"
+
+
+register_url_convertor("artifact_path", _AnyPathConvertor())
+
+ARTIFACTS_PATH = SESSION_PATH + "/artifacts"
+ARTIFACT_PATH = ARTIFACTS_PATH + "/{artifact_name:artifact_path}"
+
+Artifacts = Annotated[AsyncpgArtifactService, Depends(get_artifact_service)]
+_MAX_VERSION = 2**31 - 1  # the version column is an integer
+Version = Annotated[
+    int | None, Query(ge=0, le=_MAX_VERSION, description="The version; the latest when omitted.")
+]
+_NOT_FOUND = "Artifact not found"
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+
+
+def _json(model: BaseModel | None) -> JSONResponse:
+    """A model as ADK's api_server renders it (camelCase, no None fields)."""
+    if model is None:
+        return JSONResponse(None)
+    return JSONResponse(model.model_dump(mode="json", by_alias=True, exclude_none=True))
+
+
+def _version_number(version_id: str) -> int | None:
+    """`latest` -> None, else the number; a 422 otherwise (as ADK's api_server)."""
+    if version_id == "latest":
+        return None
+    if not version_id.isascii() or not version_id.isdigit() or int(version_id) > _MAX_VERSION:
+        invalid(("path", "version_id"), "Invalid version ID", version_id)
+    return int(version_id)
+
+
+def _route(
+    router: APIRouter, method: str, path: str, name: str, model: Any, *statuses: int, **extra: Any
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a route: `adk_store:<name>`, the response model for OpenAPI, its errors."""
+    return router.api_route(
+        path,
+        methods=[method.upper()],
+        name=f"adk_store:{name}",
+        response_model=model,
+        response_model_exclude_none=True,
+        responses=error_responses(400, 403, *statuses),
+        **extra,
+    )
+
+
+def _add_version_metadata(router: APIRouter) -> None:
+    @_route(
+        router,
+        "get",
+        ARTIFACT_PATH + "/versions/{version_id}/metadata",
+        "get_artifact_version_metadata",
+        ArtifactVersion,
+        404,
+    )
+    async def get_artifact_version_metadata(
+        app_name: str,
+        user_id: str,
+        session_id: str,
+        artifact_name: str,
+        version_id: str,
+        artifacts: Artifacts,
+    ) -> Response:
+        """One version's metadata (`latest` for the newest)."""
+        found = await artifacts.get_artifact_version(
+            app_name=app_name,
+            user_id=user_id,
+            session_id=session_id,
+            filename=artifact_name,
+            version=_version_number(version_id),
+        )
+        if found is None:
+            raise Failure(404, ErrorCode.ARTIFACT_NOT_FOUND, "Artifact version not found")
+        return _json(found)
+
+    @_route(
+        router,
+        "get",
+        ARTIFACT_PATH + "/versions/metadata",
+        "list_artifact_versions_metadata",
+        list[ArtifactVersion],
+    )
+    async def list_artifact_versions_metadata(
+        app_name: str, user_id: str, session_id: str, artifact_name: str, artifacts: Artifacts
+    ) -> Response:
+        """Every version's metadata, oldest first ([] when none)."""
+        versions = await artifacts.list_artifact_versions(
+            app_name=app_name, user_id=user_id, session_id=session_id, filename=artifact_name
+        )
+        return JSONResponse(
+            [v.model_dump(mode="json", by_alias=True, exclude_none=True) for v in versions]
+        )
+
+
+def _add_save(router: APIRouter) -> None:
+    @_route(router, "post", ARTIFACTS_PATH, "save_artifact", ArtifactVersion, 413)
+    async def save_artifact(
+        app_name: str,
+        user_id: str,
+        session_id: str,
+        body: SaveArtifactRequest,
+        artifacts: Artifacts,
+    ) -> Response:
+        """Save a new version; its metadata. A `user:` filename is the user's, in every
+        session."""
+        version = await artifacts.save_artifact(
+            app_name=app_name,
+            user_id=user_id,
+            session_id=session_id,
+            filename=body.filename,
+            artifact=body.artifact,
+            custom_metadata=body.custom_metadata,
+        )
+        saved = await artifacts.get_artifact_version(
+            app_name=app_name,
+            user_id=user_id,
+            session_id=session_id,
+            filename=body.filename,
+            version=version,
+        )
+        if saved is None:  # deleted between the two calls
+            raise Failure(404, ErrorCode.ARTIFACT_NOT_FOUND, "Artifact version not found")
+        return _json(saved)
+
+
+def _add_loads(router: APIRouter) -> None:
+    @_route(
+        router,
+        "get",
+        ARTIFACT_PATH + "/versions/{version_id}",
+        "load_artifact_version",
+        types.Part,
+        404,
+    )
+    async def load_artifact_version(
+        app_name: str,
+        user_id: str,
+        session_id: str,
+        artifact_name: str,
+        version_id: str,
+        artifacts: Artifacts,
+    ) -> Response:
+        """One version's Part (`latest` for the newest)."""
+        part = await artifacts.load_artifact(
+            app_name=app_name,
+            user_id=user_id,
+            session_id=session_id,
+            filename=artifact_name,
+            version=_version_number(version_id),
+        )
+        if part is None:
+            raise Failure(404, ErrorCode.ARTIFACT_NOT_FOUND, _NOT_FOUND)
+        return _json(part)
+
+    @_route(router, "get", ARTIFACTS_PATH, "list_artifact_names", list[str])
+    async def list_artifact_names(
+        app_name: str, user_id: str, session_id: str, artifacts: Artifacts
+    ) -> Response:
+        """The session's filenames and the user's (`user:`), in code point order."""
+        return JSONResponse(
+            await artifacts.list_artifact_keys(
+                app_name=app_name, user_id=user_id, session_id=session_id
+            )
+        )
+
+    @_route(router, "get", ARTIFACT_PATH + "/versions", "list_artifact_versions", list[int])
+    async def list_artifact_versions(
+        app_name: str, user_id: str, session_id: str, artifact_name: str, artifacts: Artifacts
+    ) -> Response:
+        """The version numbers, ascending ([] when none)."""
+        return JSONResponse(
+            await artifacts.list_versions(
+                app_name=app_name, user_id=user_id, session_id=session_id, filename=artifact_name
+            )
+        )
+
+
+def _add_download(router: APIRouter) -> None:
+    @_route(
+        router,
+        "get",
+        ARTIFACT_PATH + "/download",
+        "download_artifact",
+        None,
+        404,
+        response_class=StreamingResponse,
+        openapi_extra={"responses": {"200": {"content": {"application/octet-stream": _BINARY}}}},
+    )
+    async def download_artifact(
+        app_name: str,
+        user_id: str,
+        session_id: str,
+        artifact_name: str,
+        artifacts: Artifacts,
+        version: Version = None,
+    ) -> Response:
+        """The version's bytes (text as UTF-8) with its MIME type, streamed from one
+        snapshot a chunk at a time; 404 for a file reference, which holds no bytes."""
+        stack = AsyncExitStack()
+        try:
+            stream = await stack.enter_async_context(
+                artifacts.open_artifact_stream(
+                    app_name=app_name,
+                    user_id=user_id,
+                    session_id=session_id,
+                    filename=artifact_name,
+                    version=version,
+                )
+            )
+            if stream is None or stream.part.file_data is not None:
+                raise Failure(404, ErrorCode.ARTIFACT_NOT_FOUND, _NOT_FOUND)
+        except BaseException:
+            await stack.aclose()
+            raise
+        return StreamingResponse(
+            _closing(stream.chunks, stack),
+            media_type=stream.version.mime_type or "application/octet-stream",
+            headers={"Content-Disposition": _attachment(artifact_name)},
+            background=BackgroundTask(stack.aclose),
+        )
+
+
+async def _closing(chunks: AsyncIterator[bytes], stack: AsyncExitStack) -> AsyncIterator[bytes]:
+    """The chunks, then the snapshot (connection) given back, however the response ends."""
+    try:
+        async for chunk in chunks:
+            yield chunk
+    finally:
+        await stack.aclose()
+
+
+def _attachment(filename: str) -> str:
+    name = filename.rsplit("/", 1)[-1] or "artifact"
+    return f"attachment; filename*=UTF-8''{quote(name, safe='')}"
+
+
+def _add_upload(router: APIRouter) -> None:
+    @_route(
+        router,
+        "put",
+        ARTIFACT_PATH,
+        "upload_artifact",
+        ArtifactVersion,
+        413,
+        openapi_extra={"requestBody": {"content": {"application/octet-stream": _BINARY}}},
+    )
+    async def upload_artifact(
+        app_name: str,
+        user_id: str,
+        session_id: str,
+        artifact_name: str,
+        request: Request,
+        artifacts: Artifacts,
+    ) -> Response:
+        """Save the request body as a new version of inline bytes, read as it arrives;
+        the body's `Content-Type` is its MIME type. Its metadata, as `POST` answers."""
+        version = await artifacts.save_artifact_stream(
+            app_name=app_name,
+            user_id=user_id,
+            session_id=session_id,
+            filename=artifact_name,
+            chunks=request.stream(),
+            mime_type=request.headers.get("content-type") or "application/octet-stream",
+        )
+        return _json(
+            await artifacts.get_artifact_version(
+                app_name=app_name,
+                user_id=user_id,
+                session_id=session_id,
+                filename=artifact_name,
+                version=version,
+            )
+        )
+
+
+def _add_load_and_delete(router: APIRouter) -> None:
+    # After every route under ARTIFACT_PATH: `{artifact_name}` would take theirs.
+    @_route(router, "get", ARTIFACT_PATH, "load_artifact", types.Part, 404)
+    async def load_artifact(
+        app_name: str,
+        user_id: str,
+        session_id: str,
+        artifact_name: str,
+        artifacts: Artifacts,
+        version: Version = None,
+    ) -> Response:
+        """The Part of the latest version, or of `?version=`."""
+        part = await artifacts.load_artifact(
+            app_name=app_name,
+            user_id=user_id,
+            session_id=session_id,
+            filename=artifact_name,
+            version=version,
+        )
+        if part is None:
+            raise Failure(404, ErrorCode.ARTIFACT_NOT_FOUND, _NOT_FOUND)
+        return _json(part)
+
+    @_route(router, "delete", ARTIFACT_PATH, "delete_artifact", None)
+    async def delete_artifact(
+        app_name: str, user_id: str, session_id: str, artifact_name: str, artifacts: Artifacts
+    ) -> Response:
+        """Delete every version (and the bytes no other version holds); missing is no error."""
+        await artifacts.delete_artifact(
+            app_name=app_name, user_id=user_id, session_id=session_id, filename=artifact_name
+        )
+        return JSONResponse(None)
+
+
+def artifacts_router(*, identity: Callable[..., Any] | None = None, prefix: str = "") -> APIRouter:
+    """ADK api_server's artifact routes (and the streaming ones), for `app.include_router`.
+
+    Args:
+        identity: a FastAPI dependency returning the caller's user id; a request whose
+            path `user_id` differs gets 403. None: no check (put auth in front).
+        prefix: a path prefix for every route.
+
+    The routes use `get_artifact_service`, so `app.dependency_overrides` can swap it.
+    """
+    router = APIRouter(
+        prefix=prefix,
+        route_class=StoreRoute,
+        dependencies=[Depends(identity_guard(identity))] if identity is not None else [],
+    )
+    _add_version_metadata(router)
+    _add_save(router)
+    _add_loads(router)
+    _add_download(router)
+    _add_upload(router)
+    _add_load_and_delete(router)
+    return router
