@@ -8,10 +8,12 @@ import sys
 import time
 from dataclasses import dataclass
 
+import asyncpg
 import pytest
 from google.adk.events.event import Event
+from google.genai import types
 
-from fastapi_adk_store import SCHEMA_VERSION, AsyncpgADKStore, AsyncpgConfig
+from fastapi_adk_store import SCHEMA_VERSION, AsyncpgADKStore, AsyncpgConfig, open_artifact_service
 
 from ._helpers import PoolOptions, free_port, restore_v1_dump
 from ._sources import adk_source
@@ -113,6 +115,45 @@ async def test_purge_removes_only_old_sessions(pool_options: PoolOptions) -> Non
         assert "removed 2 session(s), 1 event(s)" in ran.out
         assert [r.id for r in await store.list_sessions("a")] == ["new"]
         assert [r.id for r in await store.list_sessions("b")] == ["b"]
+
+
+async def test_purge_collects_unreferenced_artifact_bytes(pool_options: PoolOptions) -> None:
+    """purge also deletes the artifact blobs (and chunks) no version references, those an
+    interrupted delete left; --dry-run counts them; referenced and shared bytes stay."""
+    assert (await cli(pool_options, "init-db")).code == 0
+    async with open_artifact_service(artifact_chunk_bytes=1000, **pool_options) as artifacts:
+        for name, data in [("gone", b"g" * 2500), ("kept", b"k" * 10), ("shared", b"k" * 10)]:
+            await artifacts.save_artifact(
+                app_name="a",
+                user_id="u",
+                session_id="s",
+                filename=name,
+                artifact=types.Part.from_bytes(data=data, mime_type="x/y"),
+            )
+        connection = await asyncpg.connect(
+            pool_options["dsn"], server_settings=pool_options["server_settings"]
+        )
+        try:  # what a delete interrupted before its blob collection leaves behind
+            await connection.execute(
+                "DELETE FROM adk_artifact_versions WHERE filename IN ('gone', 'shared')"
+            )
+        finally:
+            await connection.close()
+        args = ["purge", "--older-than", "30d"]
+        dry = await cli(pool_options, *args, "--dry-run")
+        assert dry.code == 0, dry.err
+        assert "would remove 1 unreferenced artifact blob(s), 3 chunk(s), 2.4 kB" in dry.out
+        assert await artifacts.store.blob_count() == 2
+        ran = await cli(pool_options, *args)
+        assert "removed 1 unreferenced artifact blob(s), 3 chunk(s)" in ran.out
+        assert await artifacts.store.blob_count() == 1
+        kept = await artifacts.load_artifact(
+            app_name="a", user_id="u", session_id="s", filename="kept"
+        )
+        assert kept is not None and kept.inline_data is not None
+        assert kept.inline_data.data == b"k" * 10
+        again = await cli(pool_options, *args)
+        assert "removed 0 unreferenced artifact blob(s), 0 chunk(s), 0 B" in again.out
 
 
 async def test_import_from_adk_database_is_idempotent(

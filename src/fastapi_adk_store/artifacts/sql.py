@@ -80,8 +80,16 @@ _GET_CHUNKS: Final = "SELECT data FROM {chunks} WHERE blob_id = :blob_id ORDER B
 _COLLECT_BLOB: Final = """
 DELETE FROM {blobs} b
 WHERE b.id = :blob_id AND NOT EXISTS (SELECT 1 FROM {versions} v WHERE v.blob_id = b.id)
+RETURNING b.chunks, b.size
 """
 _BLOBS_BY_ID: Final = "SELECT id, sha256 FROM {blobs} WHERE id = ANY(:blob_ids) ORDER BY sha256"
+_COUNT_GARBAGE: Final = """
+SELECT count(*) AS blobs, COALESCE(sum(b.chunks), 0)::bigint AS chunks,
+       COALESCE(sum(b.size), 0)::bigint AS bytes
+FROM {blobs} b
+WHERE b.sha256 IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM {versions} v WHERE v.blob_id = b.id)
+"""
 _UNREFERENCED_BLOBS: Final = """
 SELECT b.id, b.sha256 FROM {blobs} b
 WHERE b.sha256 IS NOT NULL
@@ -142,6 +150,7 @@ class ArtifactStatements:
     collect_blob: Statement
     blobs_by_id: Statement
     unreferenced_blobs: Statement
+    count_garbage: Statement
     insert_version: Statement
     get_version: Statement
     list_versions: Statement
@@ -185,6 +194,7 @@ def build_statements(tables: ArtifactTables) -> ArtifactStatements:
         collect_blob=statement(_COLLECT_BLOB),
         blobs_by_id=statement(_BLOBS_BY_ID),
         unreferenced_blobs=statement(_UNREFERENCED_BLOBS),
+        count_garbage=statement(_COUNT_GARBAGE),
         insert_version=statement(_INSERT_VERSION),
         get_version=statement(_GET_VERSION),
         list_versions=statement(_LIST_VERSIONS),

@@ -19,6 +19,7 @@ from ..db.pool import PooledStore, PoolSource
 from .records import (
     ArtifactKey,
     ArtifactLimits,
+    Garbage,
     NewVersion,
     SavedVersion,
     VersionRecord,
@@ -275,22 +276,32 @@ class ArtifactStore(PooledStore):
                     await self._collect(connection, blob["id"], blob["sha256"])
             return len(rows)
 
-    async def _collect(self, connection: asyncpg.Connection, blob_id: int, sha256: bytes) -> bool:
+    async def _collect(
+        self, connection: asyncpg.Connection, blob_id: int, sha256: bytes
+    ) -> Garbage:
+        """Delete the blob if no version references it (under its lock); what went."""
         await self._lock_blob(connection, sha256)
-        status: str = await connection.execute(self._sql.collect_blob.text, blob_id)
-        return status.endswith(" 1")
+        row = await connection.fetchrow(self._sql.collect_blob.text, blob_id)
+        return Garbage() if row is None else Garbage(1, row["chunks"], row["size"])
 
-    async def collect_garbage(self, batch: int = 100) -> int:
-        """Delete blobs no version points at (left by an interrupted delete); the count."""
-        collected = 0
+    async def garbage(self) -> Garbage:
+        """What `collect_garbage` would delete now (`purge --dry-run`)."""
+        async with self._connection() as connection:
+            row = await connection.fetchrow(self._sql.count_garbage.text)
+        return Garbage(row["blobs"], row["chunks"], row["bytes"])
+
+    async def collect_garbage(self, batch: int = 100) -> Garbage:
+        """Delete the blobs no version references (left by an interrupted delete, or by
+        deleted sessions' rows); what was deleted. A batch per transaction."""
+        collected = Garbage()
         while True:
-            done = 0
+            done = Garbage()
             async with self._connection() as connection, connection.transaction():
                 blobs = await connection.fetch(self._sql.unreferenced_blobs.text, batch)
                 for blob in blobs:
-                    done += await self._collect(connection, blob["id"], blob["sha256"])
-            collected += done
-            if len(blobs) < batch or done == 0:  # done 0: all re-referenced meanwhile
+                    done = done.plus(await self._collect(connection, blob["id"], blob["sha256"]))
+            collected = collected.plus(done)
+            if len(blobs) < batch or done.blobs == 0:  # 0: all re-referenced meanwhile
                 return collected
 
     async def blob_count(self) -> int:

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..compose import build_artifact_service, build_memory_store, open_store_unchecked
-from ..errors import StoreError
+from ..errors import SchemaMissingError, StoreError
 from ..sessions.maintenance import SessionMaintenance
 from ..sessions.seed import AsyncpgADKStore
 from ..settings import StoreSettings
@@ -204,7 +204,8 @@ def purge(
     dsn: Dsn = None,
     dry_run: DryRun = False,
 ) -> None:
-    """Delete sessions (and their events) not updated for --older-than. Never automatic."""
+    """Delete sessions (and their events) not updated for --older-than, then the artifact
+    bytes no version references any more. Never automatic."""
     seconds = _duration(older_than)
 
     async def work(store: AsyncpgADKStore, _: StoreSettings) -> None:
@@ -213,6 +214,17 @@ def purge(
         counts = await maintenance.purge(older_than=seconds, app_name=app_name, dry_run=dry_run)
         verb = "would remove" if dry_run else "removed"
         out.print(f"{verb} {counts.sessions} session(s), {counts.events} event(s)")
+        artifacts = build_artifact_service(store.sessions.pool_source).store
+        try:
+            await artifacts.check_schema()
+        except SchemaMissingError:
+            return  # no artifact tables, no artifact bytes
+        garbage = await (artifacts.garbage() if dry_run else artifacts.collect_garbage())
+        out.print(
+            f"{verb} {garbage.blobs} unreferenced artifact blob(s), {garbage.chunks} chunk(s), "
+            f"{_size(garbage.bytes)}",
+            highlight=False,
+        )
 
     run(dsn, work)
 
