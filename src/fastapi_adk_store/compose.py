@@ -30,7 +30,7 @@ from .memory.service import AsyncpgMemoryService
 from .memory.sql import MemoryTables
 from .memory.store import MemoryStore
 from .sessions.seed import AsyncpgADKStore
-from .sessions.service import AsyncpgSessionService
+from .sessions.service import AsyncpgSessionService, OnSessionDelete
 from .settings import StoreSettings, env_name
 
 __all__ = [
@@ -185,7 +185,11 @@ async def open_store(settings: StoreSettings) -> AsyncIterator[AsyncpgADKStore]:
 
 @asynccontextmanager
 async def open_session_service(
-    dsn: str | None = None, *, create_tables: bool = True, **options: Any
+    dsn: str | None = None,
+    *,
+    create_tables: bool = True,
+    on_delete: OnSessionDelete | None = None,
+    **options: Any,
 ) -> AsyncIterator[AsyncpgSessionService]:
     """Open a pool, create the tables (idempotent) and yield the session service.
 
@@ -193,7 +197,8 @@ async def open_session_service(
     `statement_cache_size`, ...) and the table settings of `extension_config["adk"]`
     (`session_table`, `events_table`, `owner_id_column`, `max_event_bytes`, ...). With no
     `dsn` (and no `host`), an embedded PostgreSQL is started (the `embedded` extra). The
-    pool is closed on exit.
+    pool is closed on exit. `on_delete` runs after each `delete_session`, e.g. an artifact
+    service's `delete_session_artifacts`.
 
     Raises:
         ConfigurationError: an unknown option or a bad value.
@@ -204,7 +209,7 @@ async def open_session_service(
     async with _opened(
         options, {"adk": adk}, create_tables=create_tables, embedded_data_dir=None
     ) as store:
-        yield AsyncpgSessionService(store)
+        yield AsyncpgSessionService(store, on_delete=on_delete)
 
 
 @asynccontextmanager
@@ -378,7 +383,8 @@ async def artifact_service_on(
     store: AsyncpgADKStore, settings: StoreSettings
 ) -> AsyncpgArtifactService:
     """The artifact service on the session store's pool (the plugin's way): its tables
-    migrated when `settings.create_tables`, else checked (unless `min_size` is 0)."""
+    migrated when `settings.create_tables`, else checked (unless `min_size` is 0). With
+    `artifacts_delete_with_session`, pass it to the session service as its `on_delete`."""
     service = build_artifact_service(store.sessions.pool_source, **settings.artifact_options())
     await service.store.prepare_schema(
         create_tables=settings.create_tables, check_schema=settings.min_size != 0

@@ -123,6 +123,8 @@ MAX_ARTIFACT_BYTES: Final = 128 * 1024 * 1024
 """Largest artifact payload accepted, in bytes (a text part: its UTF-8 bytes)."""
 ARTIFACT_CHUNK_BYTES: Final = 1024 * 1024
 """Bytes per stored chunk of an artifact payload: what a streaming load holds at once."""
+ARTIFACTS_DELETE_WITH_SESSION: Final = False
+"""Whether deleting a session deletes its session-scoped artifacts too (not `user:` ones)."""
 ARTIFACT_OPTIONS: Final = frozenset({"max_artifact_bytes", "artifact_chunk_bytes"})
 """The artifact service's options beside the pool options (`open_artifact_service`)."""
 

@@ -290,6 +290,20 @@ class AsyncpgArtifactService(BaseArtifactService):
     ) -> None:
         await self._store.delete(artifact_key(app_name, user_id, filename, session_id))
 
+    async def delete_session_artifacts(
+        self, *, app_name: str, user_id: str, session_id: str
+    ) -> int:
+        """Delete the session's artifacts (every version; the user's `user:` ones stay)
+        and the bytes no other version holds; how many versions went. An id no artifact
+        could be saved under deletes nothing. The session service's `on_delete` hook."""
+        try:
+            artifact_util.validate_path_segment(app_name, "app_name")
+            artifact_util.validate_path_segment(user_id, "user_id")
+            artifact_util.validate_path_segment(session_id, "session_id")
+        except InputValidationError:
+            return 0
+        return await self._store.delete_scope(app_name, user_id, session_id)
+
     @override
     async def list_versions(
         self,

@@ -132,6 +132,11 @@ WHERE app_name = :app_name AND user_id = :user_id AND session_id IN (:session_id
 ORDER BY 1
 """
 _DELETE_VERSIONS: Final = "DELETE FROM {versions} WHERE {key_is} RETURNING blob_id"
+_SCOPE_IS: Final = "app_name = :app_name AND user_id = :user_id AND session_id = :session_id"
+_SCOPE_FILENAMES: Final = (
+    'SELECT DISTINCT filename COLLATE "C" AS filename FROM {versions} WHERE {scope_is} ORDER BY 1'
+)
+_DELETE_SCOPE: Final = "DELETE FROM {versions} WHERE {scope_is} RETURNING blob_id"
 _COUNT_BLOBS: Final = "SELECT count(*) FROM {blobs}"
 
 
@@ -157,6 +162,8 @@ class ArtifactStatements:
     list_version_numbers: Statement
     list_keys: Statement
     delete_versions: Statement
+    scope_filenames: Statement
+    delete_scope: Statement
     count_blobs: Statement
 
 
@@ -170,6 +177,7 @@ def build_statements(tables: ArtifactTables) -> ArtifactStatements:
         **tables.quoted(),
         "versions_by_blob_index": quote_identifier(f"{unqualified(tables.versions)}_by_blob"[:63]),
         "key_is": _KEY_IS,
+        "scope_is": _SCOPE_IS,
         "v_key_is": _V_KEY_IS,
         "version_columns": _VERSION_COLUMNS,
     }
@@ -201,5 +209,7 @@ def build_statements(tables: ArtifactTables) -> ArtifactStatements:
         list_version_numbers=statement(_LIST_VERSION_NUMBERS),
         list_keys=statement(_LIST_KEYS),
         delete_versions=statement(_DELETE_VERSIONS),
+        scope_filenames=statement(_SCOPE_FILENAMES),
+        delete_scope=statement(_DELETE_SCOPE),
         count_blobs=statement(_COUNT_BLOBS),
     )

@@ -269,12 +269,28 @@ class ArtifactStore(PooledStore):
         async with self._connection() as connection, connection.transaction():
             await self._lock_key(connection, key)
             rows = await connection.fetch(statement.text, *statement.args(**key._asdict()))
-            blob_ids = sorted({row["blob_id"] for row in rows if row["blob_id"] is not None})
-            if blob_ids:
-                blobs = await connection.fetch(self._sql.blobs_by_id.text, blob_ids)
-                for blob in blobs:
-                    await self._collect(connection, blob["id"], blob["sha256"])
+            await self._collect_all(connection, [row["blob_id"] for row in rows])
             return len(rows)
+
+    async def delete_scope(self, app_name: str, user_id: str, session_id: str) -> int:
+        """Delete every version of every filename in one scope (a session's), and the
+        blobs left unreferenced, in one transaction; how many versions went."""
+        scope = {"app_name": app_name, "user_id": user_id, "session_id": session_id}
+        filenames, delete = self._sql.scope_filenames, self._sql.delete_scope
+        async with self._connection() as connection, connection.transaction():
+            names = await connection.fetch(filenames.text, *filenames.args(**scope))
+            for row in names:  # in filename order: two scope deletes lock alike
+                await self._lock_key(connection, ArtifactKey(**scope, filename=row["filename"]))
+            rows = await connection.fetch(delete.text, *delete.args(**scope))
+            await self._collect_all(connection, [row["blob_id"] for row in rows])
+            return len(rows)
+
+    async def _collect_all(self, connection: asyncpg.Connection, ids: list[int | None]) -> None:
+        """Collect these blobs where unreferenced now, in sha256 order (the lock order)."""
+        blob_ids = sorted({blob_id for blob_id in ids if blob_id is not None})
+        if blob_ids:
+            for blob in await connection.fetch(self._sql.blobs_by_id.text, blob_ids):
+                await self._collect(connection, blob["id"], blob["sha256"])
 
     async def _collect(
         self, connection: asyncpg.Connection, blob_id: int, sha256: bytes

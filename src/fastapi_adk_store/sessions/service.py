@@ -6,8 +6,8 @@ into `Session`s and `Event`s, and ADK events into what the store writes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 from google.adk.events.event import Event
 from google.adk.platform import time as platform_time
@@ -40,6 +40,7 @@ from .store import SessionStore
 __all__ = [
     "APPEND_ATTEMPTS",
     "AsyncpgSessionService",
+    "OnSessionDelete",
     "event_from_record",
     "session_from_record",
 ]
@@ -91,17 +92,29 @@ def _key(session: Session) -> SessionKey:
     return SessionKey(session.app_name, session.user_id, session.id)
 
 
+class OnSessionDelete(Protocol):
+    """What runs after a session is deleted (e.g. deleting its artifacts): called with
+    the session's key, also when the session was already gone, so a retry completes."""
+
+    def __call__(self, *, app_name: str, user_id: str, session_id: str) -> Awaitable[object]: ...
+
+
 class AsyncpgSessionService(BaseSessionService):
     """ADK sessions in PostgreSQL: one statement per append and per get.
 
     Stale copies are detected across processes by a revision counter checked in the
     statement that writes: of concurrent appends from one revision exactly one wins,
     the others raise `StaleSessionError`. Takes the keyed `SessionStore`, or the seed's
-    `AsyncpgADKStore` (whose `.sessions` it then uses).
+    `AsyncpgADKStore` (whose `.sessions` it then uses). `on_delete` runs after each
+    `delete_session` (the composition root passes the artifact service's
+    `delete_session_artifacts` when ADK_STORE_ARTIFACTS_DELETE_WITH_SESSION is on).
     """
 
-    def __init__(self, store: SessionStore | AsyncpgADKStore) -> None:
+    def __init__(
+        self, store: SessionStore | AsyncpgADKStore, *, on_delete: OnSessionDelete | None = None
+    ) -> None:
         self._store = store.sessions if isinstance(store, AsyncpgADKStore) else store
+        self._on_delete = on_delete
 
     @property
     def store(self) -> SessionStore:
@@ -150,7 +163,11 @@ class AsyncpgSessionService(BaseSessionService):
 
     @override
     async def delete_session(self, *, app_name: str, user_id: str, session_id: str) -> None:
-        await self._store.delete(SessionKey(app_name, user_id, session_id.strip()))
+        """Delete the session and its events, then run `on_delete` (if given)."""
+        key = SessionKey(app_name, user_id, session_id.strip())
+        await self._store.delete(key)
+        if self._on_delete is not None:
+            await self._on_delete(app_name=app_name, user_id=user_id, session_id=key.session_id)
 
     @override
     async def get_user_state(self, *, app_name: str, user_id: str) -> dict[str, Any]:

@@ -94,11 +94,13 @@ class ADKStore:
         lifespan state (`request.state.adk_store`, `request.state.adk_session_service`).
         """
         async with self.open() as store:
-            service = AsyncpgSessionService(store)
+            artifacts = await artifact_service_on(store, self.settings)
+            with_artifacts = self.settings.artifacts_delete_with_session
+            on_delete = artifacts.delete_session_artifacts if with_artifacts else None
             state: dict[str, Any] = {
                 STORE_STATE_KEY: store,
-                SERVICE_STATE_KEY: service,
-                ARTIFACT_SERVICE_STATE_KEY: await artifact_service_on(store, self.settings),
+                SERVICE_STATE_KEY: AsyncpgSessionService(store, on_delete=on_delete),
+                ARTIFACT_SERVICE_STATE_KEY: artifacts,
             }
             if self.settings.memory_enabled:
                 state[MEMORY_SERVICE_STATE_KEY] = await open_memory_beside(store, self.settings)
