@@ -148,7 +148,9 @@ class ArtifactStore(PooledStore):
         if existing is not None:
             return existing
         step = self.limits.chunk_bytes
-        pieces = [data[at : at + step] for at in range(0, len(data), step)] or [b""]
+        # Views, not copies: a save holds the payload once (asyncpg sends any buffer).
+        view = memoryview(data)
+        pieces = [view[at : at + step] for at in range(0, len(data), step)] or [view]
         blob_id: int = await connection.fetchval(
             self._sql.new_blob.text,
             *self._sql.new_blob.args(sha256=digest, size=len(data), chunks=len(pieces)),
