@@ -137,8 +137,29 @@ def _add_version_metadata(router: APIRouter) -> None:
         )
 
 
+async def _saved(
+    artifacts: AsyncpgArtifactService,
+    app_name: str,
+    user_id: str,
+    session_id: str,
+    filename: str,
+    version: int,
+) -> Response:
+    """The answer to a save: the new version's metadata (as ADK's api_server)."""
+    saved = await artifacts.get_artifact_version(
+        app_name=app_name,
+        user_id=user_id,
+        session_id=session_id,
+        filename=filename,
+        version=version,
+    )
+    if saved is None:  # deleted between the two calls
+        raise Failure(404, ErrorCode.ARTIFACT_NOT_FOUND, "Artifact version not found")
+    return _json(saved)
+
+
 def _add_save(router: APIRouter) -> None:
-    @_route(router, "post", ARTIFACTS_PATH, "save_artifact", ArtifactVersion, 413)
+    @_route(router, "post", ARTIFACTS_PATH, "save_artifact", ArtifactVersion, 404, 413)
     async def save_artifact(
         app_name: str,
         user_id: str,
@@ -156,16 +177,7 @@ def _add_save(router: APIRouter) -> None:
             artifact=body.artifact,
             custom_metadata=body.custom_metadata,
         )
-        saved = await artifacts.get_artifact_version(
-            app_name=app_name,
-            user_id=user_id,
-            session_id=session_id,
-            filename=body.filename,
-            version=version,
-        )
-        if saved is None:  # deleted between the two calls
-            raise Failure(404, ErrorCode.ARTIFACT_NOT_FOUND, "Artifact version not found")
-        return _json(saved)
+        return await _saved(artifacts, app_name, user_id, session_id, body.filename, version)
 
 
 def _add_loads(router: APIRouter) -> None:
@@ -286,6 +298,7 @@ def _add_upload(router: APIRouter) -> None:
         ARTIFACT_PATH,
         "upload_artifact",
         ArtifactVersion,
+        404,
         413,
         openapi_extra={"requestBody": {"content": {"application/octet-stream": _BINARY}}},
     )
@@ -307,15 +320,7 @@ def _add_upload(router: APIRouter) -> None:
             chunks=request.stream(),
             mime_type=request.headers.get("content-type") or "application/octet-stream",
         )
-        return _json(
-            await artifacts.get_artifact_version(
-                app_name=app_name,
-                user_id=user_id,
-                session_id=session_id,
-                filename=artifact_name,
-                version=version,
-            )
-        )
+        return await _saved(artifacts, app_name, user_id, session_id, artifact_name, version)
 
 
 def _add_load_and_delete(router: APIRouter) -> None:
