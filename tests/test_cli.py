@@ -28,9 +28,16 @@ class Ran:
     err: str
 
 
-async def cli(pool_options: PoolOptions | None, *args: str, dsn: str | None = None) -> Ran:
-    """Run the command line with the test's schema as its database."""
+async def cli(
+    pool_options: PoolOptions | None,
+    *args: str,
+    dsn: str | None = None,
+    settings: dict[str, str] | None = None,
+) -> Ran:
+    """Run the command line with the test's schema as its database (and these
+    ADK_STORE_* `settings`)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ADK_STORE_")}
+    env.update(settings or {})
     if pool_options is not None:
         env["ADK_STORE_SERVER_SETTINGS__SEARCH_PATH"] = pool_options["server_settings"][
             "search_path"
@@ -154,6 +161,41 @@ async def test_purge_collects_unreferenced_artifact_bytes(pool_options: PoolOpti
         assert kept.inline_data.data == b"k" * 10
         again = await cli(pool_options, *args)
         assert "removed 0 unreferenced artifact blob(s), 0 chunk(s), 0 B" in again.out
+
+
+@pytest.mark.parametrize("enabled", [True, False], ids=["delete-with-session", "default"])
+async def test_purge_deletes_purged_sessions_artifacts_when_set(
+    pool_options: PoolOptions, enabled: bool
+) -> None:
+    """With ADK_STORE_ARTIFACTS_DELETE_WITH_SESSION, purge deletes each purged session's
+    artifacts and their bytes (not the user's `user:` ones, not a kept session's)."""
+    assert (await cli(pool_options, "init-db")).code == 0
+    store = AsyncpgADKStore(AsyncpgConfig(pool_config=pool_options))
+    now = time.time()
+    async with store.opened(), open_artifact_service(**pool_options) as artifacts:
+        for sid, age in [("old", 40), ("new", 1)]:
+            await store.create_session(sid, "a", "u", update_time=now - age * DAY)
+        for sid, filename in [("old", "a.txt"), ("old", "user:p"), ("new", "b.txt")]:
+            await artifacts.save_artifact(
+                app_name="a",
+                user_id="u",
+                session_id=sid,
+                filename=filename,
+                artifact=types.Part(text=f"{sid}/{filename}"),
+            )
+        flag = {"ADK_STORE_ARTIFACTS_DELETE_WITH_SESSION": str(enabled).lower()}
+        ran = await cli(pool_options, "purge", "--older-than", "30d", settings=flag)
+        assert ran.code == 0, ran.err
+        names = await artifacts.list_artifact_keys(app_name="a", user_id="u", session_id="old")
+        if enabled:
+            assert "removed 1 session(s), 0 event(s), 1 artifact version(s)" in ran.out
+            assert names == ["user:p"]
+            assert await artifacts.store.blob_count() == 2
+        else:
+            assert "removed 1 session(s), 0 event(s)\n" in ran.out
+            assert names == ["a.txt", "user:p"]
+        kept = await artifacts.list_artifact_keys(app_name="a", user_id="u", session_id="new")
+        assert kept == ["b.txt", "user:p"]
 
 
 async def test_import_from_adk_database_is_idempotent(

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from ..artifacts.store import ArtifactStore
 from ..compose import build_artifact_service, build_memory_store, open_store_unchecked
 from ..errors import SchemaMissingError, StoreError
 from ..sessions.maintenance import SessionMaintenance
@@ -205,28 +206,51 @@ def purge(
     dry_run: DryRun = False,
 ) -> None:
     """Delete sessions (and their events) not updated for --older-than, then the artifact
-    bytes no version references any more. Never automatic."""
+    bytes no version references any more. Never automatic.
+
+    With ADK_STORE_ARTIFACTS_DELETE_WITH_SESSION, each purged session's artifacts too.
+    """
     seconds = _duration(older_than)
 
-    async def work(store: AsyncpgADKStore, _: StoreSettings) -> None:
+    async def work(store: AsyncpgADKStore, settings: StoreSettings) -> None:
         await store.sessions.check_schema()
-        maintenance = SessionMaintenance(store.sessions)
-        counts = await maintenance.purge(older_than=seconds, app_name=app_name, dry_run=dry_run)
-        verb = "would remove" if dry_run else "removed"
-        out.print(f"{verb} {counts.sessions} session(s), {counts.events} event(s)")
-        artifacts = build_artifact_service(store.sessions.pool_source).store
-        try:
-            await artifacts.check_schema()
-        except SchemaMissingError:
-            return  # no artifact tables, no artifact bytes
-        garbage = await (artifacts.garbage() if dry_run else artifacts.collect_garbage())
-        out.print(
-            f"{verb} {garbage.blobs} unreferenced artifact blob(s), {garbage.chunks} chunk(s), "
-            f"{_size(garbage.bytes)}",
-            highlight=False,
+        artifacts = await _artifact_store(store)
+        versions = 0
+
+        async def delete_artifacts(*, app_name: str, user_id: str, session_id: str) -> None:
+            nonlocal versions
+            assert artifacts is not None
+            versions += await artifacts.delete_scope(app_name, user_id, session_id)
+
+        with_artifacts = artifacts is not None and settings.artifacts_delete_with_session
+        counts = await SessionMaintenance(store.sessions).purge(
+            older_than=seconds,
+            app_name=app_name,
+            dry_run=dry_run,
+            on_delete=delete_artifacts if with_artifacts else None,
         )
+        verb = "would remove" if dry_run else "removed"
+        also = f", {versions} artifact version(s)" if with_artifacts and not dry_run else ""
+        out.print(f"{verb} {counts.sessions} session(s), {counts.events} event(s){also}")
+        if artifacts is not None:
+            garbage = await (artifacts.garbage() if dry_run else artifacts.collect_garbage())
+            out.print(
+                f"{verb} {garbage.blobs} unreferenced artifact blob(s), {garbage.chunks} "
+                f"chunk(s), {_size(garbage.bytes)}",
+                highlight=False,
+            )
 
     run(dsn, work)
+
+
+async def _artifact_store(store: AsyncpgADKStore) -> ArtifactStore | None:
+    """The artifact store on the sessions' pool, or None when its tables are absent."""
+    artifacts = build_artifact_service(store.sessions.pool_source).store
+    try:
+        await artifacts.check_schema()
+    except SchemaMissingError:
+        return None
+    return artifacts
 
 
 @app.command()

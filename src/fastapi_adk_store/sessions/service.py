@@ -6,8 +6,8 @@ into `Session`s and `Event`s, and ADK events into what the store writes.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from google.adk.events.event import Event
 from google.adk.platform import time as platform_time
@@ -27,6 +27,7 @@ from .records import (
     EventCursor,
     EventRecord,
     NewEvent,
+    OnSessionDelete,
     Page,
     SessionCursor,
     SessionKey,
@@ -90,13 +91,6 @@ def _revision(session: Session) -> int | None:
 
 def _key(session: Session) -> SessionKey:
     return SessionKey(session.app_name, session.user_id, session.id)
-
-
-class OnSessionDelete(Protocol):
-    """What runs after a session is deleted (e.g. deleting its artifacts): called with
-    the session's key, also when the session was already gone, so a retry completes."""
-
-    def __call__(self, *, app_name: str, user_id: str, session_id: str) -> Awaitable[object]: ...
 
 
 class AsyncpgSessionService(BaseSessionService):
