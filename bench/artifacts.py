@@ -49,7 +49,7 @@ SIZES: dict[str, tuple[int, int, int]] = {
     "50 MB": (50 * MB, 2, 9),
 }
 STREAM_BYTES = 100 * MB
-SCOPE: dict[str, str] = {"app_name": "bench", "user_id": "u", "session_id": "s"}
+SCOPE: dict[str, Any] = {"app_name": "bench", "user_id": "u", "session_id": "s"}
 
 
 def _payloads(size: int, count: int, base: bytes) -> list[types.Part]:
