@@ -245,6 +245,7 @@ async def test_download_streams_the_bytes_with_their_mime_type(client: httpx.Asy
     first = await client.get(f"{ARTIFACTS}/{NESTED}/download", params={"version": 0})
     assert (first.content, first.headers["content-type"]) == (PDF, "application/pdf")
     assert first.headers["content-disposition"] == "attachment; filename*=UTF-8''q1.pdf"
+    assert int(first.headers["content-length"]) == len(PDF)
     assert latest.content == "héllo".encode()
     assert latest.headers["content-type"].startswith("text/plain")
 

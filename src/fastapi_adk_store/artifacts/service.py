@@ -137,11 +137,12 @@ def _is_absent(part: types.Part) -> bool:
 @dataclass(frozen=True)
 class ArtifactStream:
     """A version being read chunk by chunk: its metadata, the Part without its payload,
-    and the payload's bytes (text as UTF-8; nothing for a file part)."""
+    the payload's bytes (text as UTF-8; nothing for a file part) and their count."""
 
     version: ArtifactVersion
     part: types.Part
     chunks: AsyncIterator[bytes]
+    size: int = 0
 
 
 class AsyncpgArtifactService(BaseArtifactService):
@@ -267,7 +268,9 @@ class AsyncpgArtifactService(BaseArtifactService):
             if record.size == 0 and _is_absent(_part(record, empty)):
                 yield None
                 return
-            yield ArtifactStream(_artifact_version(key, record), _part(record, None), chunks)
+            yield ArtifactStream(
+                _artifact_version(key, record), _part(record, None), chunks, record.size
+            )
 
     @override
     async def list_artifact_keys(

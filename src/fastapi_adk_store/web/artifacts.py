@@ -272,7 +272,10 @@ def _add_download(router: APIRouter) -> None:
         return StreamingResponse(
             _closing(stream.chunks, stack),
             media_type=stream.version.mime_type or "application/octet-stream",
-            headers={"Content-Disposition": _attachment(artifact_name)},
+            headers={
+                "Content-Disposition": _attachment(artifact_name),
+                "Content-Length": str(stream.size),
+            },
             background=BackgroundTask(stack.aclose),
         )
 
