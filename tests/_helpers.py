@@ -43,6 +43,11 @@ from fastapi_adk_store.defaults import (
 from fastapi_adk_store.settings import StoreSettings
 from fastapi_adk_store.web.plugin import ADKStore
 
+# google-genai warns (UserWarning) and keeps an unknown enum string, for forward
+# compatibility; a served app logs the warning and goes on, so it must not become an
+# error (pytest's `filterwarnings = error`) inside an in-process app either.
+GENAI_UNKNOWN_ENUM = "ignore:(?s).* is not a valid :UserWarning:google.genai._common"
+
 # asyncpg pool options (conftest's `pool_options`: dsn, sizes, server_settings.search_path).
 ROOT = Path(__file__).resolve().parents[1]
 """The repository: where uvicorn runs the apps from."""

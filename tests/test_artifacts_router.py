@@ -19,6 +19,7 @@ from fastapi_adk_store.web.models import ErrorCode
 from fastapi_adk_store.web.plugin import ADKStore
 
 from ._helpers import (
+    GENAI_UNKNOWN_ENUM,
     PoolOptions,
     adk_api_server_client,
     bearer_user,
@@ -205,6 +206,7 @@ async def test_input_adk_refuses_is_400(
         pytest.param(
             {"filename": "a", "artifact": {"executableCode": {"code": "x", "language": "KLINGON"}}},
             id="unknown-enum",
+            marks=pytest.mark.filterwarnings(GENAI_UNKNOWN_ENUM),
         ),
         pytest.param(
             {"filename": "a", "artifact": {"executableCode": {"code": "x", "language": 3}}},

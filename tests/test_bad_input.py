@@ -25,9 +25,14 @@ from fastapi_adk_store import (
 )
 from fastapi_adk_store.defaults import MAX_JSON_DEPTH, MAX_TIMESTAMP, MIN_TIMESTAMP
 
-from ._helpers import PoolOptions
+from ._helpers import GENAI_UNKNOWN_ENUM, PoolOptions
 
 SESSIONS = "/apps/a/users/u/sessions"
+
+
+def _method(request: Any) -> str:
+    """The HTTP method of a BAD_REQUESTS row, plain or wrapped in pytest.param."""
+    return str(request.values[0] if hasattr(request, "values") else request[0])
 
 
 def _nested(levels: int) -> Any:
@@ -54,6 +59,32 @@ BAD_REQUESTS = [
     ),
     ("post", f"{SESSIONS}/ok/events", '{"author": "a", "finishReason": 5}', "event.finishReason"),
     ("post", f"{SESSIONS}/ok/events", '{"author": "a", "finishReason": [1]}', "finishReason"),
+    pytest.param(
+        "post",
+        f"{SESSIONS}/ok/events",
+        '{"author": "a", "finishReason": "NOT_A_REASON"}',
+        "event.finish_reason",
+        marks=pytest.mark.filterwarnings(GENAI_UNKNOWN_ENUM),
+    ),
+    pytest.param(
+        "post",
+        SESSIONS,
+        json.dumps(
+            {
+                "events": [
+                    {
+                        "author": "a",
+                        "content": {
+                            "role": "user",
+                            "parts": [{"codeExecutionResult": {"outcome": "OUTCOME_MAYBE"}}],
+                        },
+                    }
+                ]
+            }
+        ),
+        "event.content.parts[0].code_execution_result.outcome",
+        marks=pytest.mark.filterwarnings(GENAI_UNKNOWN_ENUM),
+    ),
     (
         "post",
         f"{SESSIONS}/ok/events",
@@ -77,7 +108,7 @@ BAD_REQUESTS = [
 @pytest.mark.parametrize(
     ("method", "path", "body", "expected"),
     BAD_REQUESTS,
-    ids=[f"{m}-{i}" for i, (m, *_rest) in enumerate(BAD_REQUESTS)],
+    ids=[f"{_method(r)}-{i}" for i, r in enumerate(BAD_REQUESTS)],
 )
 async def test_bad_input_is_422_naming_the_field(
     client: httpx.AsyncClient, method: str, path: str, body: str, expected: str

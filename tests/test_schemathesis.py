@@ -52,7 +52,7 @@ from schemathesis.specs.openapi.schemas import OpenApiSchema
 from fastapi_adk_store.settings import StoreSettings
 from fastapi_adk_store.web.plugin import ADKStore
 
-from ._helpers import TRUNCATE_DATA, PoolOptions
+from ._helpers import GENAI_UNKNOWN_ENUM, TRUNCATE_DATA, PoolOptions
 
 SEED = 20240611
 MAX_EXAMPLES = 30
@@ -67,11 +67,6 @@ SETTINGS = hypothesis.settings(
     deadline=None,
     suppress_health_check=list(hypothesis.HealthCheck),
 )
-
-# google-genai warns (UserWarning) and keeps an unknown enum string, for forward
-# compatibility; a served app logs the warning and goes on, so it must not become an
-# error (pytest's `filterwarnings = error`) inside the in-process app either.
-GENAI_UNKNOWN_ENUM = "ignore:(?s).* is not a valid :UserWarning:google.genai._common"
 
 SESSIONS = "/apps/{app_name}/users/{user_id}/sessions"
 SESSION = SESSIONS + "/{session_id}"

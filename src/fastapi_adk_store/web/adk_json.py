@@ -1,11 +1,10 @@
 """ADK's JSON: sessions and events rendered as ADK's api_server renders them (camelCase,
 no None fields, credential secrets redacted, ADK's internal metadata left out), and
-events read from request bodies without google-genai's crashes on odd input."""
+events and Parts read from request bodies without google-genai's crashes on odd input."""
 
 from __future__ import annotations
 
 import enum
-import warnings
 from types import UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
 
@@ -66,44 +65,54 @@ def _misfit(annotation: Any, value: Any, path: str) -> str | None:
     return None
 
 
-def _validated(model: type[BaseModel], name: str) -> WrapValidator:
-    """ADK's (google-genai's) validation of `model`, with genai's enum crash on a
-    non-string made a 422, and (`strict_enums`) a string outside the enum one too.
+def _unknown_enum(value: Any, path: str) -> str | None:
+    """The path of the first enum value that names none of its enum's members.
+
+    google-genai keeps an unknown string as a made-up member (forward compatibility);
+    in a request body it is outside the OpenAPI schema, so it is refused like any other
+    value the schema does not allow, instead of being stored and echoed back.
+    """
+    if isinstance(value, enum.Enum):
+        return None if value.name in type(value).__members__ else path
+    if isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            if found := _unknown_enum(getattr(value, name), f"{path}.{name}"):
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            if found := _unknown_enum(item, f"{path}[{index}]"):
+                return found
+    return None
+
+
+def _enum_error(where: str) -> PydanticCustomError:
+    return PydanticCustomError(
+        "enum", "{where}: expected a string naming one of the enum's values", {"where": where}
+    )
+
+
+def _genai_validator(model: type[BaseModel], name: str) -> WrapValidator:
+    """ADK's (google-genai's) validation of `model`, with genai's enum quirks made a 422.
 
     google-genai's case-insensitive enums call `.upper()` on what they are given, so a
     number, list or object there raises AttributeError instead of a validation error;
-    an unknown string is kept, with a UserWarning.
+    and an unknown string becomes a made-up member instead of an error.
     """
 
     def validate(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
         try:
-            return handler(value)
+            validated = handler(value)
         except (AttributeError, TypeError) as error:
-            where = _misfit(model, value, name) or name
-            raise PydanticCustomError(
-                "enum_type",
-                "{where}: expected a string naming one of the enum's values",
-                {"where": where},
-            ) from error
+            raise _enum_error(_misfit(model, value, name) or name) from error
+        if where := _unknown_enum(validated, name):
+            raise _enum_error(where)
+        return validated
 
     return WrapValidator(validate)
 
 
-def _known_enums(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
-    """Refuse what google-genai would keep with a warning: an enum string it does not
-    know. Stored, it would come back outside the OpenAPI schema's enum."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        validated = handler(value)
-    unknown = [str(w.message) for w in caught if " is not a valid " in str(w.message)]
-    if unknown:
-        raise PydanticCustomError("enum", "{unknown}", {"unknown": unknown[0]})
-    return validated
+EventBody = Annotated[Event, _genai_validator(Event, "event")]
+"""An ADK `Event` in a request body: bad input is a 422 naming the field, never a 500."""
 
-
-EventBody = Annotated[Event, _validated(Event, "event"), WrapValidator(_known_enums)]
-"""An ADK `Event` in a request body: bad input is a 422 naming the field, never a 500;
-unknown enum strings too."""
-
-PartBody = Annotated[types.Part, _validated(types.Part, "part"), WrapValidator(_known_enums)]
-"""A google-genai `Part` in a request body: a 422 for bad input, unknown enum strings too."""
+PartBody = Annotated[types.Part, _genai_validator(types.Part, "part")]
+"""A google-genai `Part` in a request body (an artifact): bad input is a 422, as events."""
