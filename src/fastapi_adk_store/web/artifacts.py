@@ -16,6 +16,7 @@ Every route calls the artifact service only; errors become HTTP in `web.errors`.
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -30,9 +31,9 @@ from starlette.responses import Response
 
 from ..artifacts.service import AsyncpgArtifactService
 from .deps import get_artifact_service
-from .errors import Failure, StoreRoute, error_responses, invalid
+from .errors import Failure, error_responses, invalid
 from .models import ErrorCode, SaveArtifactRequest
-from .sessions import SESSION_PATH, identity_guard
+from .sessions import SESSION_PATH, guarded_router
 
 __all__ = ["artifacts_router"]
 
@@ -55,13 +56,52 @@ Version = Annotated[
     int | None, Query(ge=0, le=_MAX_VERSION, description="The version; the latest when omitted.")
 ]
 _NOT_FOUND = "Artifact not found"
+_VERSION_NOT_FOUND = "Artifact version not found"
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
 
 
-def _json(model: BaseModel | None) -> JSONResponse:
-    """A model as ADK's api_server renders it (camelCase, no None fields)."""
+@dataclass(frozen=True)
+class _Session:
+    """The session a route's path names (FastAPI fills it from the path)."""
+
+    app_name: str
+    user_id: str
+    session_id: str
+
+    def of(self, filename: str) -> dict[str, Any]:
+        """The artifact service's keyword arguments for `filename` in this session."""
+        return {
+            "app_name": self.app_name,
+            "user_id": self.user_id,
+            "session_id": self.session_id,
+            "filename": filename,
+        }
+
+
+@dataclass(frozen=True)
+class _Artifact(_Session):
+    """The artifact a route's path names (FastAPI fills it from the path)."""
+
+    artifact_name: str
+
+    @property
+    def key(self) -> dict[str, Any]:
+        return self.of(self.artifact_name)
+
+
+InSession = Annotated[_Session, Depends()]
+Named = Annotated[_Artifact, Depends()]
+
+
+def _found(model: BaseModel | None, detail: str = _NOT_FOUND) -> JSONResponse:
+    """The model's JSON, or 404 ARTIFACT_NOT_FOUND when there is none."""
     if model is None:
-        return JSONResponse(None)
+        raise Failure(404, ErrorCode.ARTIFACT_NOT_FOUND, detail)
+    return _json(model)
+
+
+def _json(model: BaseModel) -> JSONResponse:
+    """A model as ADK's api_server renders it (camelCase, no None fields)."""
     return JSONResponse(model.model_dump(mode="json", by_alias=True, exclude_none=True))
 
 
@@ -99,24 +139,12 @@ def _add_version_metadata(router: APIRouter) -> None:
         404,
     )
     async def get_artifact_version_metadata(
-        app_name: str,
-        user_id: str,
-        session_id: str,
-        artifact_name: str,
-        version_id: str,
-        artifacts: Artifacts,
+        named: Named, version_id: str, artifacts: Artifacts
     ) -> Response:
         """One version's metadata (`latest` for the newest)."""
-        found = await artifacts.get_artifact_version(
-            app_name=app_name,
-            user_id=user_id,
-            session_id=session_id,
-            filename=artifact_name,
-            version=_version_number(version_id),
-        )
-        if found is None:
-            raise Failure(404, ErrorCode.ARTIFACT_NOT_FOUND, "Artifact version not found")
-        return _json(found)
+        version = _version_number(version_id)
+        found = await artifacts.get_artifact_version(**named.key, version=version)
+        return _found(found, _VERSION_NOT_FOUND)
 
     @_route(
         router,
@@ -125,59 +153,32 @@ def _add_version_metadata(router: APIRouter) -> None:
         "list_artifact_versions_metadata",
         list[ArtifactVersion],
     )
-    async def list_artifact_versions_metadata(
-        app_name: str, user_id: str, session_id: str, artifact_name: str, artifacts: Artifacts
-    ) -> Response:
+    async def list_artifact_versions_metadata(named: Named, artifacts: Artifacts) -> Response:
         """Every version's metadata, oldest first ([] when none)."""
-        versions = await artifacts.list_artifact_versions(
-            app_name=app_name, user_id=user_id, session_id=session_id, filename=artifact_name
-        )
+        versions = await artifacts.list_artifact_versions(**named.key)
         return JSONResponse(
             [v.model_dump(mode="json", by_alias=True, exclude_none=True) for v in versions]
         )
 
 
-async def _saved(
-    artifacts: AsyncpgArtifactService,
-    app_name: str,
-    user_id: str,
-    session_id: str,
-    filename: str,
-    version: int,
-) -> Response:
-    """The answer to a save: the new version's metadata (as ADK's api_server)."""
-    saved = await artifacts.get_artifact_version(
-        app_name=app_name,
-        user_id=user_id,
-        session_id=session_id,
-        filename=filename,
-        version=version,
-    )
-    if saved is None:  # deleted between the two calls
-        raise Failure(404, ErrorCode.ARTIFACT_NOT_FOUND, "Artifact version not found")
-    return _json(saved)
+async def _saved(artifacts: AsyncpgArtifactService, key: dict[str, Any], version: int) -> Response:
+    """The answer to a save: the new version's metadata (as ADK's api_server); 404 when
+    it was deleted between the two calls."""
+    return _found(await artifacts.get_artifact_version(**key, version=version), _VERSION_NOT_FOUND)
 
 
 def _add_save(router: APIRouter) -> None:
     @_route(router, "post", ARTIFACTS_PATH, "save_artifact", ArtifactVersion, 404, 413)
     async def save_artifact(
-        app_name: str,
-        user_id: str,
-        session_id: str,
-        body: SaveArtifactRequest,
-        artifacts: Artifacts,
+        session: InSession, body: SaveArtifactRequest, artifacts: Artifacts
     ) -> Response:
         """Save a new version; its metadata. A `user:` filename is the user's, in every
         session."""
+        key = session.of(body.filename)
         version = await artifacts.save_artifact(
-            app_name=app_name,
-            user_id=user_id,
-            session_id=session_id,
-            filename=body.filename,
-            artifact=body.artifact,
-            custom_metadata=body.custom_metadata,
+            **key, artifact=body.artifact, custom_metadata=body.custom_metadata
         )
-        return await _saved(artifacts, app_name, user_id, session_id, body.filename, version)
+        return await _saved(artifacts, key, version)
 
 
 def _add_loads(router: APIRouter) -> None:
@@ -190,46 +191,24 @@ def _add_loads(router: APIRouter) -> None:
         404,
     )
     async def load_artifact_version(
-        app_name: str,
-        user_id: str,
-        session_id: str,
-        artifact_name: str,
-        version_id: str,
-        artifacts: Artifacts,
+        named: Named, version_id: str, artifacts: Artifacts
     ) -> Response:
         """One version's Part (`latest` for the newest)."""
-        part = await artifacts.load_artifact(
-            app_name=app_name,
-            user_id=user_id,
-            session_id=session_id,
-            filename=artifact_name,
-            version=_version_number(version_id),
-        )
-        if part is None:
-            raise Failure(404, ErrorCode.ARTIFACT_NOT_FOUND, _NOT_FOUND)
-        return _json(part)
+        version = _version_number(version_id)
+        return _found(await artifacts.load_artifact(**named.key, version=version))
 
     @_route(router, "get", ARTIFACTS_PATH, "list_artifact_names", list[str])
-    async def list_artifact_names(
-        app_name: str, user_id: str, session_id: str, artifacts: Artifacts
-    ) -> Response:
+    async def list_artifact_names(session: InSession, artifacts: Artifacts) -> Response:
         """The session's filenames and the user's (`user:`), in code point order."""
-        return JSONResponse(
-            await artifacts.list_artifact_keys(
-                app_name=app_name, user_id=user_id, session_id=session_id
-            )
+        keys = await artifacts.list_artifact_keys(
+            app_name=session.app_name, user_id=session.user_id, session_id=session.session_id
         )
+        return JSONResponse(keys)
 
     @_route(router, "get", ARTIFACT_PATH + "/versions", "list_artifact_versions", list[int])
-    async def list_artifact_versions(
-        app_name: str, user_id: str, session_id: str, artifact_name: str, artifacts: Artifacts
-    ) -> Response:
+    async def list_artifact_versions(named: Named, artifacts: Artifacts) -> Response:
         """The version numbers, ascending ([] when none)."""
-        return JSONResponse(
-            await artifacts.list_versions(
-                app_name=app_name, user_id=user_id, session_id=session_id, filename=artifact_name
-            )
-        )
+        return JSONResponse(await artifacts.list_versions(**named.key))
 
 
 def _add_download(router: APIRouter) -> None:
@@ -244,25 +223,14 @@ def _add_download(router: APIRouter) -> None:
         openapi_extra={"responses": {"200": {"content": {"application/octet-stream": _BINARY}}}},
     )
     async def download_artifact(
-        app_name: str,
-        user_id: str,
-        session_id: str,
-        artifact_name: str,
-        artifacts: Artifacts,
-        version: Version = None,
+        named: Named, artifacts: Artifacts, version: Version = None
     ) -> Response:
         """The version's bytes (text as UTF-8) with its MIME type, streamed from one
         snapshot a chunk at a time; 404 for a file reference, which holds no bytes."""
         stack = AsyncExitStack()
         try:
             stream = await stack.enter_async_context(
-                artifacts.open_artifact_stream(
-                    app_name=app_name,
-                    user_id=user_id,
-                    session_id=session_id,
-                    filename=artifact_name,
-                    version=version,
-                )
+                artifacts.open_artifact_stream(**named.key, version=version)
             )
             if stream is None or stream.part.file_data is not None:
                 raise Failure(404, ErrorCode.ARTIFACT_NOT_FOUND, _NOT_FOUND)
@@ -273,7 +241,7 @@ def _add_download(router: APIRouter) -> None:
             _closing(stream.chunks, stack),
             media_type=stream.version.mime_type or "application/octet-stream",
             headers={
-                "Content-Disposition": _attachment(artifact_name),
+                "Content-Disposition": _attachment(named.artifact_name),
                 "Content-Length": str(stream.size),
             },
             background=BackgroundTask(stack.aclose),
@@ -305,58 +273,30 @@ def _add_upload(router: APIRouter) -> None:
         413,
         openapi_extra={"requestBody": {"content": {"application/octet-stream": _BINARY}}},
     )
-    async def upload_artifact(
-        app_name: str,
-        user_id: str,
-        session_id: str,
-        artifact_name: str,
-        request: Request,
-        artifacts: Artifacts,
-    ) -> Response:
+    async def upload_artifact(named: Named, request: Request, artifacts: Artifacts) -> Response:
         """Save the request body as a new version of inline bytes, read as it arrives;
         the body's `Content-Type` is its MIME type. Its metadata, as `POST` answers."""
         version = await artifacts.save_artifact_stream(
-            app_name=app_name,
-            user_id=user_id,
-            session_id=session_id,
-            filename=artifact_name,
+            **named.key,
             chunks=request.stream(),
             mime_type=request.headers.get("content-type") or "application/octet-stream",
         )
-        return await _saved(artifacts, app_name, user_id, session_id, artifact_name, version)
+        return await _saved(artifacts, named.key, version)
 
 
 def _add_load_and_delete(router: APIRouter) -> None:
     # After every route under ARTIFACT_PATH: `{artifact_name}` would take theirs.
     @_route(router, "get", ARTIFACT_PATH, "load_artifact", types.Part, 404)
     async def load_artifact(
-        app_name: str,
-        user_id: str,
-        session_id: str,
-        artifact_name: str,
-        artifacts: Artifacts,
-        version: Version = None,
+        named: Named, artifacts: Artifacts, version: Version = None
     ) -> Response:
         """The Part of the latest version, or of `?version=`."""
-        part = await artifacts.load_artifact(
-            app_name=app_name,
-            user_id=user_id,
-            session_id=session_id,
-            filename=artifact_name,
-            version=version,
-        )
-        if part is None:
-            raise Failure(404, ErrorCode.ARTIFACT_NOT_FOUND, _NOT_FOUND)
-        return _json(part)
+        return _found(await artifacts.load_artifact(**named.key, version=version))
 
     @_route(router, "delete", ARTIFACT_PATH, "delete_artifact", None)
-    async def delete_artifact(
-        app_name: str, user_id: str, session_id: str, artifact_name: str, artifacts: Artifacts
-    ) -> Response:
+    async def delete_artifact(named: Named, artifacts: Artifacts) -> Response:
         """Delete every version (and the bytes no other version holds); missing is no error."""
-        await artifacts.delete_artifact(
-            app_name=app_name, user_id=user_id, session_id=session_id, filename=artifact_name
-        )
+        await artifacts.delete_artifact(**named.key)
         return JSONResponse(None)
 
 
@@ -370,11 +310,7 @@ def artifacts_router(*, identity: Callable[..., Any] | None = None, prefix: str 
 
     The routes use `get_artifact_service`, so `app.dependency_overrides` can swap it.
     """
-    router = APIRouter(
-        prefix=prefix,
-        route_class=StoreRoute,
-        dependencies=[Depends(identity_guard(identity))] if identity is not None else [],
-    )
+    router = guarded_router(identity, prefix)
     _add_version_metadata(router)
     _add_save(router)
     _add_loads(router)

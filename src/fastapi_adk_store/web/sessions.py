@@ -35,7 +35,7 @@ from .errors import Failure, StoreRoute, error_responses, invalid
 from .models import NEXT_PAGE_TOKEN_HEADER, CreateSessionRequest, ErrorCode, UpdateSessionRequest
 from .paging import decode_token, page_headers
 
-__all__ = ["identity_guard", "sessions_router"]
+__all__ = ["guarded_router", "identity_guard", "sessions_router"]
 
 USER_PATH = "/apps/{app_name}/users/{user_id}"
 SESSION_PATH = USER_PATH + "/sessions/{session_id}"
@@ -105,6 +105,16 @@ def identity_guard(identity: Callable[..., Any]) -> Callable[..., Awaitable[None
             )
 
     return guard
+
+
+def guarded_router(identity: Callable[..., Any] | None, prefix: str) -> APIRouter:
+    """A router of `StoreRoute`s under `prefix`, each behind `identity_guard(identity)`
+    when an identity is given: how every router of this package starts."""
+    return APIRouter(
+        prefix=prefix,
+        route_class=StoreRoute,
+        dependencies=[Depends(identity_guard(identity))] if identity is not None else [],
+    )
 
 
 def _found(session: Session | None) -> Session:
@@ -310,11 +320,7 @@ def sessions_router(
     """
     if max_page_size < 1:
         raise ConfigurationError(f"max_page_size must be at least 1, got {max_page_size}")
-    router = APIRouter(
-        prefix=prefix,
-        route_class=StoreRoute,
-        dependencies=[Depends(identity_guard(identity))] if identity is not None else [],
-    )
+    router = guarded_router(identity, prefix)
     _add_list_sessions(router, max_page_size)
     _add_create_session(router)
     _add_create_session_with_id(router)
