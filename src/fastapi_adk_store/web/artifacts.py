@@ -31,7 +31,7 @@ from starlette.responses import Response
 
 from ..artifacts.service import AsyncpgArtifactService
 from .deps import get_artifact_service
-from .errors import Failure, error_responses, invalid
+from .errors import Failure, invalid, store_route
 from .models import ErrorCode, SaveArtifactRequest
 from .sessions import SESSION_PATH, guarded_router
 
@@ -117,16 +117,8 @@ def _version_number(version_id: str) -> int | None:
 def _route(
     router: APIRouter, method: str, path: str, name: str, model: Any, *statuses: int, **extra: Any
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register a route: `adk_store:<name>`, the response model for OpenAPI, its errors."""
-    return router.api_route(
-        path,
-        methods=[method.upper()],
-        name=f"adk_store:{name}",
-        response_model=model,
-        response_model_exclude_none=True,
-        responses=error_responses(400, 403, *statuses),
-        **extra,
-    )
+    """`store_route`, every artifact route answering 400 and 403 too."""
+    return store_route(router, method, path, name, model, 400, 403, *statuses, **extra)
 
 
 def _add_version_metadata(router: APIRouter) -> None:

@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, APIRouter
 from google.adk.errors.input_validation_error import InputValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -31,7 +31,14 @@ from ..errors import (
 )
 from .models import ErrorCode, ErrorModel
 
-__all__ = ["RETRY_AFTER_SECONDS", "Failure", "StoreRoute", "error_responses", "invalid"]
+__all__ = [
+    "RETRY_AFTER_SECONDS",
+    "Failure",
+    "StoreRoute",
+    "error_responses",
+    "invalid",
+    "store_route",
+]
 
 RETRY_AFTER_SECONDS = 5
 
@@ -58,6 +65,25 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         status: {"model": ErrorModel, "description": _DESCRIPTIONS[status]}
         for status in (*statuses, 503)
     }
+
+
+def store_route(
+    router: APIRouter, method: str, path: str, name: str, model: Any, *statuses: int, **extra: Any
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a route: `adk_store:<name>`, the response model for OpenAPI, its errors.
+
+    Routes answer with JSONResponses they render themselves, so the model only documents
+    the body. `extra` goes to `router.api_route` (`deprecated=`, `openapi_extra=`, ...).
+    """
+    return router.api_route(
+        path,
+        methods=[method.upper()],
+        name=f"adk_store:{name}",
+        response_model=model,
+        response_model_exclude_none=True,
+        responses=error_responses(*statuses),
+        **extra,
+    )
 
 
 class Failure(Exception):

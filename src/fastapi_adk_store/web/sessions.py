@@ -31,7 +31,7 @@ from ..sessions.records import EventCursor, SessionCursor
 from ..sessions.service import AsyncpgSessionService
 from .adk_json import EventBody, event_json, session_json
 from .deps import get_session_service
-from .errors import Failure, StoreRoute, error_responses, invalid
+from .errors import Failure, StoreRoute, invalid, store_route
 from .models import NEXT_PAGE_TOKEN_HEADER, CreateSessionRequest, ErrorCode, UpdateSessionRequest
 from .paging import decode_token, page_headers
 
@@ -61,20 +61,8 @@ def _route(
     *statuses: int,
     deprecated: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register a route: `adk_store:<name>`, the response model for OpenAPI, its errors.
-
-    Routes answer with JSONResponses they render themselves (`adk_json`), so the model
-    only documents the body.
-    """
-    return router.api_route(
-        path,
-        methods=[method.upper()],
-        name=f"adk_store:{name}",
-        response_model=model,
-        response_model_exclude_none=True,
-        responses=error_responses(*statuses),
-        deprecated=deprecated or None,
-    )
+    """`store_route`; the routes render ADK's JSON themselves (`adk_json`)."""
+    return store_route(router, method, path, name, model, *statuses, deprecated=deprecated or None)
 
 
 def _page_size(max_page_size: int) -> Any:
