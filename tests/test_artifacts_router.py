@@ -199,6 +199,24 @@ async def test_input_adk_refuses_is_400(
 
 
 @pytest.mark.parametrize(
+    ("method", "url"),
+    [
+        pytest.param("GET", f"{ARTIFACTS}/a%00b", id="nul-filename"),
+        pytest.param("GET", "/apps/a%00/users/u/sessions/s/artifacts", id="nul-app"),
+        pytest.param("PUT", "/apps/a/users/u/sessions/s%00/artifacts/x", id="nul-session-upload"),
+        pytest.param("GET", f"{ARTIFACTS}/a%00b/download", id="nul-download"),
+    ],
+)
+async def test_ids_adk_refuses_in_the_path_are_400(
+    client: httpx.AsyncClient, method: str, url: str
+) -> None:
+    """A NUL character in a path id or filename is 400, never a 500 (PostgreSQL text
+    could not hold it)."""
+    response = await client.request(method, url, content=b"x" if method == "PUT" else None)
+    assert _error(response) == (400, ErrorCode.INVALID_ARTIFACT_INPUT), response.text
+
+
+@pytest.mark.parametrize(
     "body",
     [
         pytest.param({"artifact": {"text": "x"}}, id="no-filename"),
