@@ -8,11 +8,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from .costs import cost_markdown
+
 if TYPE_CHECKING:
     from .run import Samples
     from .workloads import Workload
 
-__all__ = ["markdown", "summarize", "write"]
+__all__ = ["cost_targets", "markdown", "summarize", "write"]
 
 LABELS: Final = {
     "ours": "ours",
@@ -131,6 +133,36 @@ def _targets(data: Mapping[str, Any], samples: Mapping[str, Mapping[str, Samples
     return targets
 
 
+def cost_targets(data: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Issue 17: server CPU and WAL per append near the floor's, throughput >= 0.9x."""
+    targets: list[dict[str, Any]] = []
+    append = data.get("costs", {}).get("append", {}).get("vs_floor", {}).get("ours", {})
+    for key, label, limit in (
+        ("backend_cpu_us", "server CPU", 1.15),
+        ("exec_us", "server exec time", 1.15),
+        ("wal_bytes", "WAL bytes", 1.2),
+    ):
+        if key in append:
+            targets.append(
+                {
+                    "target": f"append: {label} per call <= {limit}x floor",
+                    "measured": f"{append[key]:.2f}x",
+                    "holds": append[key] <= limit,
+                }
+            )
+    for name, w in data["workloads"].items():
+        if "ours" in w["ratios"] and "vs_floor" in w["ratios"]["ours"]:
+            ratio = w["ratios"]["ours"]["vs_floor"]
+            targets.append(
+                {
+                    "target": f"{name}: ours >= 0.9x floor (issue 17)",
+                    "measured": f"{ratio:.2f}x",
+                    "holds": ratio >= 0.9,
+                }
+            )
+    return targets
+
+
 # --- markdown -------------------------------------------------------------------------------
 
 
@@ -231,6 +263,7 @@ def markdown(data: Mapping[str, Any]) -> str:
                 for call in calls
             ],
         )
+    lines += cost_markdown(data.get("costs", {}), LABELS, data.get("cost_notes", []))
     ok = data["correctness"]
     if ok:
         lines += ["", "**Checks** on the seeded sessions and users.", ""]
@@ -254,7 +287,7 @@ def markdown(data: Mapping[str, Any]) -> str:
                 if n in ok
             ],
         )
-    lines += ["", "**Issue-6 targets** for ours.", ""]
+    lines += ["", "**Targets** for ours (issues 6 and 17).", ""]
     lines += _table(
         ["target", "measured", "holds"],
         [[t["target"], t["measured"], "yes" if t["holds"] else "**no**"] for t in data["targets"]],

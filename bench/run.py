@@ -2,6 +2,8 @@
 
     .venv/bin/python -m bench.run            # full run, ~5 minutes on 2 cores
     .venv/bin/python -m bench.run --quick    # smoke run, ~1 minute
+    .venv/bin/python -m bench.run --private-server   # + server CPU, exec time, WAL per call
+
 
 Each contender gets its own fresh database on one PostgreSQL server (dropped and
 re-created per run) and a pool of 10. Contenders run in short slices, interleaved within
@@ -33,8 +35,9 @@ import asyncpg
 if not __package__:  # run as `python bench/run.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import report
+from bench import costs, report
 from bench.contenders import CONTENDERS, Contender, database_dsn, open_contender, seed_sql
+from bench.server import ServerProbe, SliceCost, private_server, probe_or_reason, reasons
 from bench.wire import WireCounts, counting_proxy
 from bench.workloads import (
     APP,
@@ -62,6 +65,9 @@ class Samples:
     ops_per_s: list[float] = field(default_factory=list)
     rounds: list[int] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
+    ops: list[int] = field(default_factory=list)
+    client_cpu_us: list[float] = field(default_factory=list)
+    costs: list[SliceCost | None] = field(default_factory=list)
 
 
 # --- databases ------------------------------------------------------------------------------
@@ -107,16 +113,19 @@ async def _per_call(counts: WireCounts, calls: int, run: Any) -> dict[str, float
     return {
         "statements": counts.statements / calls,
         "round_trips": counts.round_trips / calls,
+        "parses": counts.parses / calls,
     }
 
 
-async def count_statements(server_dsn: str, calls: int) -> dict[str, dict[str, Any]]:
+async def count_statements(
+    server_dsn: str, calls: int, names: list[str]
+) -> dict[str, dict[str, Any]]:
     """Statements and round trips per call, counted on the wire after a warm-up."""
     host = urlsplit(server_dsn).hostname or "127.0.0.1"
     port = urlsplit(server_dsn).port or 5432
     results: dict[str, dict[str, Any]] = {}
     async with counting_proxy(host, port) as (proxy_port, counts):
-        for name in ORDER:
+        for name in names:
             async with open_contender(name, _proxied(server_dsn, proxy_port)) as c:
                 svc = c.service
                 warm = await svc.create_session(app_name=APP, user_id=COUNT_USER, state={"k": 1})
@@ -195,11 +204,16 @@ async def run_slice(
     seconds: float,
     samples: Samples | None,
     round_: int = -1,
+    probe: ServerProbe | None = None,
 ) -> None:
-    """Run `w` for about `seconds` with its concurrency; record ops/s and latencies."""
+    """Run `w` for about `seconds` with its concurrency; record ops/s, latencies, costs."""
     concurrency = w.concurrency_for.get(c.name, w.concurrency)
     latencies: list[float] = []
     gc.collect()
+    database = CONTENDERS[c.name]
+    if probe is not None and samples is not None:
+        await probe.start(database)
+    cpu0 = time.process_time()
     start = time.perf_counter()
     deadline = start + seconds
 
@@ -214,10 +228,14 @@ async def run_slice(
 
     ops = sum(await asyncio.gather(*(worker(k) for k in range(concurrency))))
     elapsed = time.perf_counter() - start
+    cpu = time.process_time() - cpu0
     if samples is not None:
         samples.ops_per_s.append(ops / elapsed)
         samples.rounds.append(round_)
         samples.latencies.extend(latencies)
+        samples.ops.append(ops)
+        samples.client_cpu_us.append(1e6 * cpu)
+        samples.costs.append(await probe.stop(database) if probe is not None else None)
 
 
 async def bench_workload(
@@ -226,6 +244,7 @@ async def bench_workload(
     states: dict[tuple[str, str], dict[str, Any]],
     rounds: int,
     seconds: float,
+    probe: ServerProbe | None = None,
 ) -> dict[str, Samples]:
     for name, c in contenders.items():
         key = (name, w.state_key or w.name)
@@ -251,7 +270,7 @@ async def bench_workload(
             if r >= w.max_rounds_for.get(name, rounds):
                 continue
             state = states[(name, w.state_key or w.name)]
-            await run_slice(contenders[name], w, state, seconds, samples[name], r)
+            await run_slice(contenders[name], w, state, seconds, samples[name], r, probe)
     return samples
 
 
@@ -264,30 +283,46 @@ def _versions() -> dict[str, str]:
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
+    """The run, on a private server (`--private-server`) or on `--dsn`'s."""
+    if not args.private_server:
+        return await _run(args, args.dsn)
+    print("starting a private PostgreSQL 15 with pg_stat_statements ...", flush=True)
+    async with private_server(mirror_dsn=args.dsn) as dsn:
+        return await _run(args, dsn)
+
+
+async def _run(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
     started = time.perf_counter()
     rounds, seconds = (3, 0.25) if args.quick else (args.rounds, args.slice)
     if args.quick:
         args.big = min(args.big, 10_000)
     workloads = [w for w in WORKLOADS if not args.only or w.name in args.only]
-    await fresh_databases(args.dsn, *CONTENDERS.values())
-    connection = await asyncpg.connect(args.dsn)
+    await fresh_databases(dsn, *CONTENDERS.values())
+    connection = await asyncpg.connect(dsn)
     server_version = await connection.fetchval("SELECT version()")
     await connection.close()
 
     print("counting statements per call on the wire ...", flush=True)
-    statements = await count_statements(args.dsn, 5 if args.quick else 20)
+    names = [n for n in ORDER if n == "floor" or not args.contenders or n in args.contenders]
+    statements = await count_statements(dsn, 5 if args.quick else 20, names)
     print(f"  {time.perf_counter() - started:.1f}s", flush=True)
 
     results: dict[str, Any] = {}
     correctness: dict[str, Any] = {}
     async with AsyncExitStack() as stack:
+        probe = await stack.enter_async_context(probe_or_reason(dsn, urlsplit(dsn).hostname))
+        missing = [probe] if isinstance(probe, str) else list(reasons(probe))
+        if not args.private_server and not isinstance(probe, str):
+            missing.append("WAL per call counts the whole server's WAL: other clients add theirs")
+        for reason in missing:
+            print(reason, flush=True)
         contenders = {
-            name: await stack.enter_async_context(open_contender(name, args.dsn)) for name in ORDER
+            name: await stack.enter_async_context(open_contender(name, dsn)) for name in names
         }
         states: dict[tuple[str, str], dict[str, Any]] = {}
         print("seeding ...", flush=True)
         for c in contenders.values():
-            await seed_list_users(c, args.dsn, args.big)
+            await seed_list_users(c, dsn, args.big)
             await c.list_page(APP, SMALL_USER, PAGE)  # ADK creates its tables lazily
         print(f"  {time.perf_counter() - started:.1f}s", flush=True)
         for name, c in contenders.items():
@@ -297,7 +332,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             print(f"  {name} {time.perf_counter() - started:.1f}s", flush=True)
         for w in workloads:
             t0 = time.perf_counter()
-            samples = await bench_workload(w, contenders, states, rounds, seconds)
+            samples = await bench_workload(
+                w, contenders, states, rounds, seconds, None if isinstance(probe, str) else probe
+            )
             results[w.name] = samples
             line = ", ".join(
                 f"{name} {statistics.median(s.ops_per_s):,.0f}" for name, s in samples.items()
@@ -314,7 +351,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         statements=statements,
         correctness=correctness,
         meta={
-            "command": "python -m bench.run" + (" --quick" if args.quick else ""),
+            "command": "python -m bench.run"
+            + (" --quick" if args.quick else "")
+            + (" --private-server" if args.private_server else ""),
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "duration_s": round(time.perf_counter() - started, 1),
             "rounds": rounds,
@@ -329,6 +368,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             "versions": _versions(),
         },
     )
+    data["costs"] = costs.summarize_costs(results)
+    data["cost_notes"] = missing
+    data["targets"] += report.cost_targets(data)
     return data
 
 
@@ -347,7 +389,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--slice", type=float, default=0.5, help="seconds per slice (default 0.5)")
     parser.add_argument("--big", type=int, default=100_000, help="sessions of the big user")
     parser.add_argument("--only", nargs="*", help="run only these workloads")
+    parser.add_argument(
+        "--contenders",
+        nargs="*",
+        choices=list(CONTENDERS),
+        help="run only these contenders (the floor always runs: ratios are to it)",
+    )
     parser.add_argument("--no-write", action="store_true", help="print only; write no files")
+    parser.add_argument(
+        "--private-server",
+        action="store_true",
+        help="run on a private PostgreSQL 15 started with pg_stat_statements (and stopped) "
+        "for server CPU, exec time and WAL per call; --dsn's server lends its settings",
+    )
     return parser.parse_args(argv)
 
 

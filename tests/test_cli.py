@@ -86,14 +86,16 @@ async def test_migrate_dry_run_prints_the_sql_and_changes_nothing(
     assert dry.code == 0, dry.err
     assert "-- sessions migration 2: lz4_event_compression" in dry.out
     assert "SET COMPRESSION" in dry.out and "-- artifacts migration 1: initial" in dry.out
-    assert "2 migration(s) pending" in dry.out
+    assert "-- sessions migration 3: lean_append" in dry.out
+    assert "3 migration(s) pending" in dry.out
     doctor = await cli(pool_options, "doctor")
     assert doctor.code == 1
     assert "FAIL schema: version 1" in doctor.out and "fastapi-adk-store migrate" in doctor.out
     ran = await cli(pool_options, "migrate")
     assert (
         ran.code == 0
-        and f"sessions: applied 2 lz4_event_compression; schema at version {SCHEMA_VERSION}"
+        and "sessions: applied 2 lz4_event_compression, 3 lean_append; "
+        f"schema at version {SCHEMA_VERSION}"
         in ran.out
     )
     healthy = await cli(pool_options, "doctor")

@@ -315,16 +315,22 @@ class LoadedSession(NamedTuple):
     event_texts: list[str]
 
 
-def session_record(row: Row) -> SessionRecord:
-    """A session row (with its app_state and user_state columns, if any) as a record."""
+def session_record(
+    row: Row, app_name: str | None = None, user_id: str | None = None
+) -> SessionRecord:
+    """A session row (with its app_state and user_state columns, if any) as a record.
+
+    `app_name` and `user_id`, when given, stand for the row's columns of those names (a
+    listing of one user's sessions does not fetch them).
+    """
     app_state = row.get("app_state")
     user_state = row.get("user_state")
     return construct_trusted(
         SessionRecord,
         {
             "id": row["id"],
-            "app_name": row["app_name"],
-            "user_id": row["user_id"],
+            "app_name": row["app_name"] if app_name is None else app_name,
+            "user_id": row["user_id"] if user_id is None else user_id,
             "state": loads(row["state"]),
             "create_time": row["create_time"],
             "update_time": datetime.fromtimestamp(row["update_time"], UTC),

@@ -176,8 +176,10 @@ _DELETE_SESSION: Final = (
 # :after_* position; the first page passes -infinity and ''. :owner_id NULL: any owner.
 # One user's sessions: the shared state rows are the same for every row, so they are
 # scalar subqueries PostgreSQL runs once (joins were planned per call, twice as slow).
+# The rows leave out app_name and user_id, which the caller passed (each text column of
+# 100 rows costs the server its output and the client its decoding).
 _LIST_USER_SESSIONS: Final = """
-SELECT {session_columns}{owner_select},
+SELECT s.id, s.state, s.create_time, s.update_time, s.revision{owner_select},
        {app_state_of} AS app_state,
        {user_state_of} AS user_state
 FROM {sessions} s
@@ -206,7 +208,8 @@ LIMIT :limit
 # revision (:expected_revision NULL: any): of concurrent appends from one revision exactly
 # one matches, the others re-check the WHERE after the winner commits and write nothing.
 # The event insert and the app/user state merges (NULL delta: none) run only when the
-# UPDATE matched; the last column tells a stale copy (row exists) from a missing session.
+# UPDATE matched; the last column tells a stale copy (row exists) from a missing session,
+# and is looked up only then (an initplan runs when the CASE first needs it).
 _APPEND_EVENT: Final = """
 WITH s AS (
     UPDATE {sessions} AS t
@@ -233,9 +236,10 @@ WITH s AS (
         DO UPDATE SET state = t.state || EXCLUDED.state, update_time = now()
 )
 SELECT (SELECT revision FROM s) AS revision,
-       EXISTS (SELECT 1 FROM {sessions}
-               WHERE app_name = :app_name AND user_id = :user_id AND id = :session_id)
-           AS session_exists
+       CASE WHEN NOT EXISTS (SELECT FROM s) THEN
+           EXISTS (SELECT 1 FROM {sessions}
+                   WHERE app_name = :app_name AND user_id = :user_id AND id = :session_id)
+       END AS session_exists
 """
 
 _GET_EVENT_DATA: Final = """
@@ -274,31 +278,42 @@ class Statements:
 
 
 def _index_names(tables: SessionTables, parts: dict[str, str]) -> tuple[str, ...]:
-    """The secondary indexes, qualified with their table's schema when it has one."""
+    """The secondary indexes, qualified with their table's schema when it has one.
+
+    (Version 3 dropped the index on sessions(id): the primary key serves those lookups.)
+    """
     return tuple(
         ".".join([*table.split(".")[:-1], parts[index]])
         for table, index in [
             (tables.sessions, "sessions_by_update_index"),
-            (tables.sessions, "sessions_by_id_index"),
             (tables.events, "events_by_time_index"),
         ]
     )
 
 
-def build_statements(tables: SessionTables, owner_id_column_ddl: str | None = None) -> Statements:
-    """Check the names and format every statement for them.
+def _beside(table: str, name: str) -> str:
+    """`name` (max 63 characters) quoted, in `table`'s schema when it names one."""
+    return quote_identifier(".".join([*table.split(".")[:-1], name[:63]]))
 
-    Raises:
-        ConfigurationError: a table name or the owner-id column DDL is invalid.
-    """
+
+def _parts(tables: SessionTables, owner: tuple[str, str] | None) -> dict[str, str]:
+    """What the templates' placeholders stand for: quoted names and SQL fragments."""
     names = tables.quoted()
-    owner = _owner_column(owner_id_column_ddl)
     parts = {
         **names,
         "sessions_by_update_index": quote_identifier(
             f"{unqualified(tables.sessions)}_by_update"[:63]
         ),
         "sessions_by_id_index": quote_identifier(f"{unqualified(tables.sessions)}_by_id"[:63]),
+        "sessions_by_id_index_qualified": _beside(
+            tables.sessions, f"{unqualified(tables.sessions)}_by_id"
+        ),
+        "delete_events_function": _beside(
+            tables.sessions, f"{unqualified(tables.sessions)}_delete_events"
+        ),
+        "delete_events_trigger": quote_identifier(
+            f"{unqualified(tables.sessions)}_delete_events"[:63]
+        ),
         "events_by_time_index": quote_identifier(f"{unqualified(tables.events)}_by_time"[:63]),
         "session_columns": _SESSION_COLUMNS,
         "key_is": _KEY_IS,
@@ -311,6 +326,17 @@ def build_statements(tables: SessionTables, owner_id_column_ddl: str | None = No
     parts["app_state_of"] = _APP_STATE_OF.format(**parts)
     parts["user_state_of"] = _USER_STATE_OF.format(**parts)
     parts["recent_events"] = _RECENT_EVENTS.format(**parts)
+    return parts
+
+
+def build_statements(tables: SessionTables, owner_id_column_ddl: str | None = None) -> Statements:
+    """Check the names and format every statement for them.
+
+    Raises:
+        ConfigurationError: a table name or the owner-id column DDL is invalid.
+    """
+    owner = _owner_column(owner_id_column_ddl)
+    parts = _parts(tables, owner)
 
     def statement(template: str) -> Statement:
         return Statement.parse(template.format(**parts))

@@ -215,6 +215,8 @@ class SessionStore(PooledStore):
             args = statement.args(app_name=app_name, after_user_id=after_user, **position)
         async with self._connection() as connection:
             rows = await connection.fetch(statement.text, *args)
+        if user_id is not None:
+            return [session_record(row, app_name, user_id) for row in rows]
         return [session_record(row) for row in rows]
 
     async def find_keys(
