@@ -39,6 +39,7 @@ from .defaults import (
     POOL_OPTIONS,
     SCHEMA_TABLE,
     SESSION_TABLE,
+    SLOW_CALL_MS,
     USER_STATE_TABLE,
 )
 
@@ -135,6 +136,8 @@ class StoreSettings(BaseSettings):
     """Data directory of the embedded PostgreSQL used when no DSN or host is set."""
     max_artifact_bytes: int = Field(default=MAX_ARTIFACT_BYTES, gt=0)
     """Largest artifact payload accepted, in bytes; larger saves get 413 (every entry point)."""
+    slow_call_ms: float = Field(default=SLOW_CALL_MS, ge=0)
+    """A service call slower than this (milliseconds) logs a warning (0: never; per process)."""
 
     memory_enabled: bool = False
     """Open the memory service (and create its tables) in the plugin's lifespan."""

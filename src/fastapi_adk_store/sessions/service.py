@@ -23,6 +23,7 @@ from typing_extensions import override
 
 from .._adk import extract_state_delta
 from ..errors import SessionNotFoundError, StaleSessionError
+from ..telemetry import count_retry, instrumented
 from .records import (
     EventCursor,
     EventRecord,
@@ -108,6 +109,7 @@ class AsyncpgSessionService(BaseSessionService):
         return self._store
 
     @override
+    @instrumented
     async def create_session(
         self,
         *,
@@ -124,6 +126,7 @@ class AsyncpgSessionService(BaseSessionService):
         return session_from_record(record)
 
     @override
+    @instrumented
     async def get_session(
         self,
         *,
@@ -142,6 +145,7 @@ class AsyncpgSessionService(BaseSessionService):
         return session_from_record(loaded.record, _events_from_texts(loaded.event_texts))
 
     @override
+    @instrumented
     async def list_sessions(
         self, *, app_name: str, user_id: str | None = None
     ) -> ListSessionsResponse:
@@ -149,14 +153,17 @@ class AsyncpgSessionService(BaseSessionService):
         return ListSessionsResponse(sessions=[session_from_record(record) for record in records])
 
     @override
+    @instrumented
     async def delete_session(self, *, app_name: str, user_id: str, session_id: str) -> None:
         await self._store.delete(SessionKey(app_name, user_id, session_id.strip()))
 
     @override
+    @instrumented
     async def get_user_state(self, *, app_name: str, user_id: str) -> dict[str, Any]:
         return await self._store.user_state(app_name, user_id)
 
     @override
+    @instrumented
     async def append_event(self, session: Session, event: Event) -> Event:
         if event.partial:
             return event
@@ -182,6 +189,7 @@ class AsyncpgSessionService(BaseSessionService):
 
     # --- beyond BaseSessionService: what the router needs ---------------------------------
 
+    @instrumented
     async def create_session_with_events(
         self,
         *,
@@ -216,6 +224,7 @@ class AsyncpgSessionService(BaseSessionService):
             self._committed(session, stored, revision)
         return session
 
+    @instrumented
     async def append_to_latest(
         self,
         *,
@@ -245,8 +254,10 @@ class AsyncpgSessionService(BaseSessionService):
             except StaleSessionError:
                 if attempt == APPEND_ATTEMPTS:
                     raise
+                count_retry("sessions", "append_to_latest")
         raise AssertionError("unreachable")
 
+    @instrumented
     async def list_sessions_page(
         self,
         *,
@@ -260,6 +271,7 @@ class AsyncpgSessionService(BaseSessionService):
         page = Page.of(records, limit, SessionCursor.after)
         return Page([session_from_record(record) for record in page.items], page.next)
 
+    @instrumented
     async def list_events_page(
         self,
         *,

@@ -1,0 +1,383 @@
+"""Metrics, spans and logs around every public call of the three services.
+
+`@instrumented` on a service method gives it, each part only when its library imports
+(looked up once, here; nothing is built at import time):
+
+- Prometheus (`prometheus_client`, the `metrics` extra): a latency histogram and an
+  error counter per operation, stale-append and retry counters, pool gauges
+  (docs/observability.md lists them);
+- OpenTelemetry (`opentelemetry-api`, the `otel` extra, which google-adk brings): a span
+  `adk_store.<method>` with `db.system`, `db.operation` and the app, user and session
+  ids, never state, event contents or the DSN; it is a child of the current span, so
+  inside ADK's runner a child of its invocation span;
+- logging: a warning on `fastapi_adk_store.<room>` for a call slower than
+  `slow_call_ms` (ADK_STORE_SLOW_CALL_MS), with its fields in `extra=`.
+
+Without either library a call costs two clock reads and a comparison more.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import os
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import (
+    AbstractAsyncContextManager,
+    AbstractContextManager,
+    asynccontextmanager,
+    nullcontext,
+)
+from time import perf_counter
+from typing import Any, Final, ParamSpec, TypeVar, overload
+
+from .defaults import SLOW_CALL_MS
+from .errors import StaleSessionError
+
+try:
+    from opentelemetry import trace as _otel
+except ImportError:  # pragma: no cover - google-adk depends on opentelemetry-api
+    _otel = None  # type: ignore[assignment]
+try:
+    import prometheus_client as _prometheus
+except ImportError:  # pragma: no cover - the `metrics` extra is in the test extra
+    _prometheus = None  # type: ignore[assignment]
+
+__all__ = [
+    "LOGGER_PREFIX",
+    "METRIC_PREFIX",
+    "ROOMS",
+    "configure",
+    "count_retry",
+    "instrumented",
+    "is_instrumented",
+    "logger",
+    "refresh_pool",
+    "render_metrics",
+    "report_pool",
+]
+
+LOGGER_PREFIX: Final = "fastapi_adk_store"
+METRIC_PREFIX: Final = "adk_store"
+ROOMS: Final = ("sessions", "artifacts", "memory", "db", "web", "cli")
+"""The rooms with a logger each: `fastapi_adk_store.<room>`."""
+POOL_REFRESH_SECONDS: Final = 1.0
+"""How often (at most) a process copies its pool's numbers into the gauges after a call."""
+LATENCY_BUCKETS: Final = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)  # fmt: skip
+
+P = ParamSpec("P")
+R = TypeVar("R")
+Y = TypeVar("Y")
+
+
+def logger(room: str) -> logging.Logger:
+    """The logger of a room of the package: `fastapi_adk_store.<room>`."""
+    if room not in ROOMS:
+        raise ValueError(f"unknown room {room!r}; expected one of {', '.join(ROOMS)}")
+    return logging.getLogger(f"{LOGGER_PREFIX}.{room}")
+
+
+class _Metrics:
+    """The Prometheus objects, made once, on the first instrumented call."""
+
+    def __init__(self, prometheus: Any) -> None:
+        labels = ("service", "operation")
+        name = METRIC_PREFIX
+        self.duration = prometheus.Histogram(
+            f"{name}_call_duration_seconds",
+            "Duration of a service call, errors included.",
+            labels,
+            buckets=LATENCY_BUCKETS,
+        )
+        self.errors = prometheus.Counter(
+            f"{name}_call_errors", "Service calls that raised, by error class.", (*labels, "kind")
+        )
+        stale = "Appends refused: the session changed since it was loaded."
+        self.stale = prometheus.Counter(f"{name}_stale_appends", stale, labels)
+        self.retries = prometheus.Counter(
+            f"{name}_append_retries", "Reloads and retries after a stale append.", labels
+        )
+        self.pool = {
+            field: prometheus.Gauge(
+                f"{name}_pool_{field}",
+                f"Connections of the service's pool: {text} (summed over live processes).",
+                ("service",),
+                multiprocess_mode="livesum",
+            )
+            for field, text in (
+                ("size", "open"),
+                ("idle", "open and idle"),
+                ("in_use", "checked out"),
+                ("max_size", "the most it opens"),
+            )
+        }
+
+
+class _State:
+    """What every instrumented call reads: one attribute each, set by `configure`."""
+
+    def __init__(self) -> None:
+        self.tracer: Any = None if _otel is None else _otel.get_tracer(LOGGER_PREFIX)
+        self.metrics_wanted = _prometheus is not None
+        self.made: _Metrics | None = None
+        self.slow_call_s = SLOW_CALL_MS / 1000
+
+    def metrics(self) -> _Metrics | None:
+        if not self.metrics_wanted:
+            return None
+        if self.made is None:
+            self.made = _Metrics(_prometheus)
+        return self.made
+
+
+_STATE = _State()
+_NO_SPAN: Final = nullcontext()
+
+
+def configure(
+    *,
+    slow_call_ms: float | None = None,
+    metrics: bool | None = None,
+    traces: bool | None = None,
+) -> None:
+    """Process-wide switches (`None` leaves one as it is).
+
+    Args:
+        slow_call_ms: calls slower than this log a warning; 0 turns the warning off.
+        metrics: record Prometheus metrics (only possible when prometheus_client imports).
+        traces: start OpenTelemetry spans (only possible when opentelemetry imports).
+    """
+    if slow_call_ms is not None:
+        if slow_call_ms < 0:
+            raise ValueError(f"slow_call_ms ({slow_call_ms}) must be 0 (off) or more")
+        _STATE.slow_call_s = slow_call_ms / 1000 if slow_call_ms else float("inf")
+    if metrics is not None:
+        _STATE.metrics_wanted = metrics and _prometheus is not None
+    if traces is not None:
+        _STATE.tracer = _otel.get_tracer(LOGGER_PREFIX) if traces and _otel else None
+
+
+def _identity(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, str]:
+    """The app, user and session ids of a call: keyword ids, or those of a Session argument."""
+    ids = {name: kwargs.get(name) for name in ("app_name", "user_id", "session_id")}
+    if ids["app_name"] is None and len(args) > 1:  # append_event(session, event) and kin
+        first = args[1]
+        ids = {
+            "app_name": getattr(first, "app_name", None),
+            "user_id": getattr(first, "user_id", None),
+            "session_id": getattr(first, "id", None),
+        }
+    return {name: value for name, value in ids.items() if isinstance(value, str)}
+
+
+class _Probe:
+    """One operation's instruments: its span name, logger, and metric children (bound on
+    first use, so a call does no label lookup)."""
+
+    def __init__(self, method: Callable[..., Any]) -> None:
+        parts = method.__module__.split(".")  # fastapi_adk_store.<room>.service
+        self.room = parts[1] if len(parts) > 2 else method.__module__
+        self.operation = method.__name__
+        self.span_name = f"{METRIC_PREFIX}.{self.operation}"
+        self.log = logger(self.room)
+        self._bound: _Metrics | None = None
+        self._duration: Any = None
+        self._pool_due = 0.0
+
+    def span(self) -> AbstractContextManager[Any]:
+        tracer = _STATE.tracer
+        if tracer is None:
+            return _NO_SPAN
+        return tracer.start_as_current_span(  # type: ignore[no-any-return]
+            self.span_name,
+            kind=_otel.SpanKind.CLIENT,
+            record_exception=False,  # exception messages may quote a value: only the class
+            set_status_on_exception=False,
+        )
+
+    def describe(self, span: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        span.set_attribute("db.system", "postgresql")
+        span.set_attribute("db.operation", self.operation)
+        span.set_attribute("adk_store.service", self.room)
+        for name, value in _identity(args, kwargs).items():
+            span.set_attribute(f"adk_store.{name}", value)
+
+    def _metrics(self) -> _Metrics | None:
+        made = _STATE.metrics()
+        if made is not self._bound:
+            self._bound = made
+            self._duration = made.duration.labels(self.room, self.operation) if made else None
+        return made
+
+    def failed(self, error: Exception, span: Any) -> None:
+        kind = type(error).__name__
+        if span is not None and span.is_recording():
+            span.set_attribute("error.type", kind)
+            span.set_status(_otel.Status(_otel.StatusCode.ERROR, kind))
+        made = self._metrics()
+        if made is not None:
+            made.errors.labels(self.room, self.operation, kind).inc()
+            if isinstance(error, StaleSessionError):
+                made.stale.labels(self.room, self.operation).inc()
+
+    def finished(self, service: Any, start: float, args: tuple[Any, ...], kw: Any) -> None:
+        now = perf_counter()
+        elapsed = now - start
+        if self._metrics() is not None:
+            self._duration.observe(elapsed)
+            if now >= self._pool_due:
+                self._pool_due = now + POOL_REFRESH_SECONDS
+                refresh_pool(self.room, service)
+        if elapsed >= _STATE.slow_call_s:
+            self._warn_slow(elapsed, args, kw)
+
+    def _warn_slow(self, elapsed: float, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        ms = round(elapsed * 1000, 1)
+        self.log.warning(
+            "slow call: %s.%s took %.1f ms (ADK_STORE_SLOW_CALL_MS=%g)",
+            self.room,
+            self.operation,
+            ms,
+            _STATE.slow_call_s * 1000,
+            extra={
+                "service": self.room,
+                "operation": self.operation,
+                "duration_ms": ms,
+                **_identity(args, kwargs),
+            },
+        )
+
+
+def refresh_pool(service_name: str, service: Any) -> None:
+    """Copy the numbers of `service.store`'s pool into the gauges, if it has a pool."""
+    stats = getattr(getattr(service, "store", None), "pool_stats", None)
+    if callable(stats):
+        report_pool(service_name, stats())
+
+
+def render_metrics() -> tuple[bytes, str]:
+    """The Prometheus text of this process, or of every process writing to
+    `PROMETHEUS_MULTIPROC_DIR` when it is set; and its content type.
+
+    Raises:
+        RuntimeError: prometheus_client is not installed (the `metrics` extra).
+    """
+    if _prometheus is None:
+        raise RuntimeError("prometheus_client is missing: pip install 'fastapi-adk-store[metrics]'")
+    _STATE.metrics()  # the families show (at zero) before the first call
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    registry = _prometheus.REGISTRY
+    if directory:
+        from prometheus_client import multiprocess
+
+        registry = _prometheus.CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+    return _prometheus.generate_latest(registry), _prometheus.CONTENT_TYPE_LATEST
+
+
+def report_pool(service: str, stats: Any) -> None:
+    """Set the pool gauges of `service` from `stats` (a `PoolStats`: size, idle, in_use,
+    max_size)."""
+    made = _STATE.metrics()
+    if made is not None:
+        for field, gauge in made.pool.items():
+            gauge.labels(service).set(getattr(stats, field))
+
+
+def count_retry(service: str, operation: str) -> None:
+    """Count one retry of `operation` after a stale append (`append_to_latest`)."""
+    made = _STATE.metrics()
+    if made is not None:
+        made.retries.labels(service, operation).inc()
+
+
+_MARK: Final = "__adk_store_probe__"
+
+
+def is_instrumented(method: Any) -> bool:
+    """Whether `@instrumented` made `method` (another decorator above it may hide it)."""
+    while method is not None:
+        if hasattr(method, _MARK):
+            return True
+        method = getattr(method, "__wrapped__", None)
+    return False
+
+
+@overload
+def instrumented(
+    method: Callable[P, Coroutine[Any, Any, R]],
+) -> Callable[P, Coroutine[Any, Any, R]]: ...
+@overload
+def instrumented(
+    method: Callable[P, AbstractAsyncContextManager[Y]],
+) -> Callable[P, AbstractAsyncContextManager[Y]]: ...
+def instrumented(method: Callable[P, Any]) -> Callable[P, Any]:
+    """Time, trace and count a service method: an `async def` (one span per call), or an
+    `asynccontextmanager` (put this above it: one span while the context is open).
+
+    `self` is the first argument; the room (`sessions`, ...) comes from the module.
+
+    Raises:
+        TypeError: `method` is neither.
+    """
+    probe = _Probe(method)
+    wrapper: Callable[P, Any]
+    if inspect.iscoroutinefunction(method):
+        wrapper = _call_wrapper(method, probe)
+    elif inspect.isasyncgenfunction(getattr(method, "__wrapped__", None)):
+        wrapper = _context_wrapper(method, probe)
+    else:
+        raise TypeError(f"{method.__qualname__} is neither async def nor asynccontextmanager")
+    setattr(wrapper, _MARK, probe)
+    return wrapper
+
+
+def _call_wrapper(
+    method: Callable[P, Coroutine[Any, Any, R]], probe: _Probe
+) -> Callable[P, Coroutine[Any, Any, R]]:
+    @functools.wraps(method)
+    async def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        start = perf_counter()
+        with probe.span() as span:
+            if span is not None and span.is_recording():
+                probe.describe(span, args, kwargs)
+            try:
+                return await method(*args, **kwargs)
+            except Exception as error:
+                probe.failed(error, span)
+                raise
+            finally:
+                probe.finished(args[0], start, args, kwargs)
+
+    return call
+
+
+def _context_wrapper(
+    method: Callable[P, AbstractAsyncContextManager[Y]], probe: _Probe
+) -> Callable[P, AbstractAsyncContextManager[Y]]:
+    @functools.wraps(method)
+    @asynccontextmanager
+    async def context(*args: P.args, **kwargs: P.kwargs) -> AsyncIterator[Y]:
+        start = perf_counter()
+        body_error: BaseException | None = None
+        with probe.span() as span:
+            if span is not None and span.is_recording():
+                probe.describe(span, args, kwargs)
+            try:
+                async with method(*args, **kwargs) as value:
+                    try:
+                        yield value
+                    except BaseException as error:  # the caller's, not the store's
+                        body_error = error
+                        raise
+            except Exception as error:
+                if error is not body_error:
+                    probe.failed(error, span)
+                raise
+            finally:
+                probe.finished(args[0], start, args, kwargs)
+
+    return context
