@@ -323,12 +323,11 @@ def instrumented(method: Callable[P, Any]) -> Callable[P, Any]:
     Raises:
         TypeError: `method` is neither.
     """
-    probe = _Probe(method)
     wrapper: Callable[P, Any]
     if inspect.iscoroutinefunction(method):
-        wrapper = _call_wrapper(method, probe)
+        wrapper = _call_wrapper(method, probe := _Probe(method))
     elif inspect.isasyncgenfunction(getattr(method, "__wrapped__", None)):
-        wrapper = _context_wrapper(method, probe)
+        wrapper = _context_wrapper(method, probe := _Probe(method))
     else:
         raise TypeError(f"{method.__qualname__} is neither async def nor asynccontextmanager")
     setattr(wrapper, _MARK, probe)
