@@ -24,6 +24,10 @@ from google.adk.errors._stale_session_error import StaleSessionError
 from google.adk.events.event import Event
 from google.adk.sessions.base_session_service import BaseSessionService
 from google.adk.sessions.in_memory_session_service import InMemorySessionService
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from fastapi_adk_store import AsyncpgADKStore, AsyncpgConfig, AsyncpgSessionService
 from fastapi_adk_store.artifacts.service import AsyncpgArtifactService
@@ -199,3 +203,26 @@ def artifact_service(request: pytest.FixtureRequest) -> BaseArtifactService:
         return InMemoryArtifactService()
     service: AsyncpgArtifactService = request.getfixturevalue("our_artifact_service")
     return service
+
+
+# --- traces -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def span_exporter() -> InMemorySpanExporter:
+    """The process's global tracer provider, set once, exporting to memory (ADK's spans
+    and ours: OpenTelemetry allows one global provider per process)."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    assert trace.get_tracer_provider() is provider, "another tracer provider was set first"
+    return exporter
+
+
+@pytest.fixture
+def spans(span_exporter: InMemorySpanExporter) -> Iterator[InMemorySpanExporter]:
+    """The span exporter, emptied before and after the test."""
+    span_exporter.clear()
+    yield span_exporter
+    span_exporter.clear()

@@ -163,8 +163,8 @@ def configure(
 def _identity(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, str]:
     """The app, user and session ids of a call: keyword ids, or those of a Session argument."""
     ids = {name: kwargs.get(name) for name in ("app_name", "user_id", "session_id")}
-    if ids["app_name"] is None and len(args) > 1:  # append_event(session, event) and kin
-        first = args[1]
+    first = kwargs.get("session", args[1] if len(args) > 1 else None)
+    if ids["app_name"] is None and first is not None:  # append_event(session, event), ...
         ids = {
             "app_name": getattr(first, "app_name", None),
             "user_id": getattr(first, "user_id", None),
