@@ -37,7 +37,15 @@ from fastapi_adk_store import (
 from fastapi_adk_store.defaults import SLOW_CALL_MS
 from fastapi_adk_store.telemetry import instrumented, is_instrumented
 
-from ._helpers import ROOT, PoolOptions, client_for, make_app, make_settings, search_path_dsn
+from ._helpers import (
+    ROOT,
+    PoolOptions,
+    client_for,
+    drop_store_tables,
+    make_app,
+    make_settings,
+    search_path_dsn,
+)
 from ._workers import APP, USER, append_and_count
 
 SERVICES = (AsyncpgSessionService, AsyncpgArtifactService, AsyncpgMemoryService)
@@ -380,3 +388,26 @@ def test_without_prometheus_client_calls_work_and_the_route_says_what_to_install
     )
     assert done.returncode == 0, done.stderr
     assert "pip install 'fastapi-adk-store[metrics]'" in done.stdout
+
+
+async def test_a_503_logs_a_warning_on_the_web_logger_and_counts_the_error(
+    metrics_client: httpx.AsyncClient,
+    pool_options: PoolOptions,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Tables dropped under the app: the 503 logs the route and code on
+    `fastapi_adk_store.web`, and the call counts as a SchemaMissingError."""
+    caplog.set_level(logging.WARNING, logger="fastapi_adk_store")
+    before = await scrape(metrics_client)
+    await drop_store_tables(pool_options)
+    response = await metrics_client.get("/apps/m/users/u/sessions/gone")
+    assert response.status_code == 503
+    after = await scrape(metrics_client)
+    [record] = [r for r in caplog.records if r.name == "fastapi_adk_store.web"]
+    assert record.levelno == logging.WARNING
+    assert (record.__dict__["code"], record.__dict__["status"]) == ("SCHEMA_MISSING", 503)
+    assert record.__dict__["route"] == "adk_store:get_session"
+    assert pool_options["dsn"] not in caplog.text
+    labels = {"service": "sessions", "operation": "get_session", "kind": "SchemaMissingError"}
+    name = "adk_store_call_errors_total"
+    assert value(after, name, **labels) - value(before, name, **labels) == 1
