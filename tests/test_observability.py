@@ -23,7 +23,6 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from google.adk.events.event import Event
-from prometheus_client.parser import text_string_to_metric_families
 
 from fastapi_adk_store import (
     ADKStore,
@@ -40,30 +39,18 @@ from fastapi_adk_store.telemetry import instrumented, is_instrumented
 from ._helpers import (
     ROOT,
     PoolOptions,
+    Samples,
     client_for,
     drop_store_tables,
     make_app,
     make_settings,
+    parse_metrics,
     search_path_dsn,
+    value,
 )
 from ._workers import APP, USER, append_and_count
 
 SERVICES = (AsyncpgSessionService, AsyncpgArtifactService, AsyncpgMemoryService)
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-def parse(text: str) -> Samples:
-    """Every sample of a Prometheus text page, by name and labels."""
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
-def value(samples: Samples, name: str, **labels: str) -> float:
-    """One sample's value; 0 when the page does not have it (yet)."""
-    return samples.get((name, frozenset(labels.items())), 0.0)
 
 
 def calls(samples: Samples, operation: str, service: str = "sessions") -> float:
@@ -151,7 +138,7 @@ async def scrape(client: httpx.AsyncClient) -> Samples:
     response = await client.get("/metrics")
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/plain")
-    return parse(response.text)
+    return parse_metrics(response.text)
 
 
 def bump_revision(pool_options: PoolOptions, session_id: str) -> None:
