@@ -58,8 +58,10 @@ RULES = [
     Rule("2-errors", "errors", "_adk defaults", "", "errors may import only _adk and defaults"),
     Rule("3-settings", "settings", "defaults errors", "",
          "settings may import only defaults and errors"),
-    Rule("3-telemetry", "telemetry", "defaults errors", "", "telemetry may import only "
-         "defaults and errors; no ADK or genai types, no HTTP", foreign=NO_HTTP),
+    Rule("3-metrics", "metrics", "", "", "metrics imports nothing of the package; no ADK or "
+         "genai types, no HTTP", foreign=NO_HTTP),
+    Rule("3-telemetry", "telemetry", "defaults errors metrics", "", "telemetry may import "
+         "only defaults, errors and metrics; no ADK or genai types, no HTTP", foreign=NO_HTTP),
     Rule("4-db", "db", "db defaults errors", "", "db/* may import only db/*, defaults and "
          "errors; no ADK or genai types, no HTTP", foreign=NO_HTTP),
     Rule("5-sql-records", "{P}.sql {P}.records", "db defaults errors", "", "{P}.sql and "

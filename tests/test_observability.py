@@ -344,13 +344,13 @@ async def test_calls_under_the_threshold_log_nothing(
 _WITHOUT_PROMETHEUS = """
 import asyncio, sys
 sys.modules["prometheus_client"] = None  # as if the `metrics` extra were not installed
-from fastapi_adk_store import metrics_router, open_session_service, telemetry
+from fastapi_adk_store import metrics, metrics_router, open_session_service
 
 async def main() -> None:
     async with open_session_service(sys.argv[1]) as service:
         await service.create_session(app_name="a", user_id="u", session_id="s")
         assert await service.get_session(app_name="a", user_id="u", session_id="s")
-    assert telemetry._prometheus is None and telemetry._STATE.metrics() is None
+    assert metrics._prometheus is None and metrics.current_metrics() is None
     try:
         metrics_router()
     except RuntimeError as error:

@@ -12,7 +12,8 @@ from google.adk.events.event_actions import EventActions
 from google.adk.runners import Runner
 from google.genai import types
 from opentelemetry import trace
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
@@ -194,3 +195,20 @@ async def test_switched_off_traces_start_no_span(
     assert ours(spans) == []
     await service.get_session(app_name="a", user_id="u", session_id="quiet")
     assert [span.name for span in ours(spans)] == ["adk_store.get_session"]
+
+
+async def test_a_tracer_provider_of_its_own_gets_the_spans(
+    service: AsyncpgSessionService, spans: InMemorySpanExporter
+) -> None:
+    """`configure_telemetry(tracer_provider=...)` sends our spans there, not to the global
+    provider; `traces=True` goes back to the global one."""
+    own = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(own))
+    configure_telemetry(tracer_provider=provider)
+    try:
+        await service.create_session(app_name="a", user_id="u", session_id="own")
+    finally:
+        configure_telemetry(traces=True)
+    assert [span.name for span in ours(own)] == ["adk_store.create_session"]
+    assert ours(spans) == []
