@@ -1,6 +1,6 @@
 """What metrics and traces cost on append_event, measured against the bare method in one run.
 
-    .venv/bin/python -m bench.observability            # 9 rounds, ~1.5 minutes
+    .venv/bin/python -m bench.observability            # 25 rounds, ~1 minute
     .venv/bin/python -m bench.observability --quick    # 3 rounds
 
 One fresh database, one pool of 10, `--tasks` tasks appending to their own sessions. Each
@@ -15,7 +15,10 @@ median over rounds of its per-round throughput ratio to `bare` (the undecorated 
   the OpenTelemetry API, so this is an app without exporter), metrics off;
 - metrics: Prometheus metrics only;
 - metrics+traces: metrics, and spans recorded by an SDK provider with a batch processor
-  (its exporter drops them: the cost measured is ours and the SDK's, not a collector's).
+  (its exporter drops them: the cost measured is ours and the SDK's, not a collector's);
+- metrics+traces 10%: the same provider sampling one trace in ten;
+- span only: the bare method inside one SDK span started by the caller, no metrics:
+  what any span around an append costs, whoever starts it.
 
 Writes bench/results/observability.json and the generated table of docs/observability.md.
 """
@@ -39,6 +42,8 @@ from google.adk.events.event import Event
 from google.adk.sessions.session import Session
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
+from opentelemetry.trace import SpanKind
 
 if not __package__:  # run as `python bench/observability.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -53,7 +58,9 @@ RESULTS = ROOT / "bench" / "results" / "observability.json"
 DOC = ROOT / "docs" / "observability.md"
 START, END = "<!-- bench:observability:start -->", "<!-- bench:observability:end -->"
 DATABASE = "bench_observability"
-MODES = ("bare", "off", "default", "metrics", "metrics+traces")
+MODES = (
+    "bare", "off", "default", "metrics", "metrics+traces", "metrics+traces 10%", "span only",
+)  # fmt: skip
 
 Append = Callable[[AsyncpgSessionService, Session, Event], Awaitable[Event]]
 
@@ -65,21 +72,40 @@ class _Dropped(SpanExporter):
         return SpanExportResult.SUCCESS
 
 
-def _mode(name: str, provider: TracerProvider) -> Append:
+_BARE: Append = AsyncpgSessionService.append_event.__wrapped__  # type: ignore[attr-defined]
+
+
+def _providers() -> dict[str, TracerProvider]:
+    """SDK providers that record every span, and one in ten; exporters drop the spans."""
+    made = {"all": TracerProvider(), "tenth": TracerProvider(sampler=TraceIdRatioBased(0.1))}
+    for provider in made.values():
+        provider.add_span_processor(BatchSpanProcessor(_Dropped()))
+    return made
+
+
+def _mode(name: str, providers: dict[str, TracerProvider]) -> Append:
     """Switch telemetry for `name`; the append to call."""
-    configure_telemetry(metrics=name in ("metrics", "metrics+traces"), traces=name == "default")
-    if name == "metrics+traces":
-        configure_telemetry(tracer_provider=provider)
+    configure_telemetry(metrics=name.startswith("metrics"), traces=name == "default")
+    if name.startswith("metrics+traces"):
+        configure_telemetry(tracer_provider=providers["tenth" if "10%" in name else "all"])
     if name == "bare":
-        bare: Append = AsyncpgSessionService.append_event.__wrapped__  # type: ignore[attr-defined]
-        return bare
+        return _BARE
+    if name == "span only":
+        tracer = providers["all"].get_tracer("bench")
+
+        async def spanned(service: AsyncpgSessionService, session: Session, event: Event) -> Event:
+            with tracer.start_as_current_span("append", kind=SpanKind.CLIENT):
+                return await _BARE(service, session, event)
+
+        return spanned
     return AsyncpgSessionService.append_event
 
 
 async def _slice(
     service: AsyncpgSessionService, sessions: list[Session], append: Append, seconds: float
-) -> float:
-    """Appends per second of the tasks, one per session, for `seconds`."""
+) -> tuple[float, float]:
+    """Appends per second of the tasks, one per session, for `seconds`; and this process's
+    CPU microseconds per append (all threads: the span processor's too)."""
     deadline = time.perf_counter() + seconds
     counts = [0] * len(sessions)
 
@@ -89,44 +115,108 @@ async def _slice(
             await append(service, session, make_event(counts[index]))
             counts[index] += 1
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(task(i) for i in range(len(sessions))))
-    return sum(counts) / (time.perf_counter() - started)
+    done = sum(counts)
+    return done / (time.perf_counter() - started), (time.process_time() - cpu) / done * 1e6
+
+
+class _InstantStore:
+    """The sessions store's Python work for an append (its JSON texts), no database: so
+    the instrumentation's share of the client's CPU shows without network or server."""
+
+    def __init__(self, limits: Any) -> None:
+        self.limits = limits
+        self.revision = 0
+
+    async def append(self, key: Any, event: Any, *, expected_revision: Any, deltas: Any) -> int:
+        self.limits.event_json(event)
+        self.limits.state_json(deltas, "state_delta", session_key="session_delta")
+        self.revision += 1
+        return self.revision
+
+
+async def _instant(args: argparse.Namespace, limits: Any) -> dict[str, list[float]]:
+    """Microseconds per append_event on an `_InstantStore`, per mode and round."""
+    providers = _providers()
+    service = AsyncpgSessionService(_InstantStore(limits))  # type: ignore[arg-type]
+    session = Session(app_name="bench", user_id="u", id="s")
+    session._storage_update_marker = "0"
+    events = [make_event(turn) for turn in range(args.calls)]
+    per_call: dict[str, list[float]] = {mode: [] for mode in MODES}
+    for round_ in range(args.rounds):
+        shift = round_ % len(MODES)
+        for mode in MODES[shift:] + MODES[:shift]:
+            append = _mode(mode, providers)
+            session.events.clear()
+            gc.collect()
+            started = time.perf_counter()
+            for event in events:
+                await append(service, session, event)
+            per_call[mode].append((time.perf_counter() - started) / len(events) * 1e6)
+    for provider in providers.values():
+        provider.shutdown()
+    return per_call
 
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
     await fresh_databases(args.dsn, DATABASE)
-    provider = TracerProvider()
-    provider.add_span_processor(BatchSpanProcessor(_Dropped()))
+    providers = _providers()
     rates: dict[str, list[float]] = {mode: [] for mode in MODES}
+    cpu: dict[str, list[float]] = {mode: [] for mode in MODES}
     async with open_session_service(database_dsn(args.dsn, DATABASE), max_size=10) as service:
         sessions = [
             await service.create_session(app_name="bench", user_id=f"u{i}", session_id=f"s{i}")
             for i in range(args.tasks)
         ]
-        await _slice(service, sessions, _mode("bare", provider), 0.5)  # warm the pool
+        await _slice(service, sessions, _mode("bare", providers), 0.5)  # warm the pool
         for round_ in range(args.rounds):
             shift = round_ % len(MODES)
             for mode in MODES[shift:] + MODES[:shift]:
+                for session in sessions:  # the appended events pile up on the copies
+                    session.events.clear()
                 gc.collect()
-                append = _mode(mode, provider)
-                rates[mode].append(await _slice(service, sessions, append, args.slice))
+                append = _mode(mode, providers)
+                rate, cpu_us = await _slice(service, sessions, append, args.slice)
+                rates[mode].append(rate)
+                cpu[mode].append(cpu_us)
+        instant = await _instant(args, service.store.limits)
     configure_telemetry(metrics=True, traces=True)
-    provider.shutdown()
-    return _summary(args, rates)
+    for provider in providers.values():
+        provider.shutdown()
+    return _summary(args, rates, cpu, instant)
 
 
-def _summary(args: argparse.Namespace, rates: dict[str, list[float]]) -> dict[str, Any]:
-    bare = rates["bare"]
+def _ratio(values: list[float], bare: list[float]) -> float:
+    """The median over rounds of the round's value over bare's."""
+    return statistics.median(v / b for v, b in zip(values, bare, strict=True))
+
+
+def _summary(
+    args: argparse.Namespace,
+    rates: dict[str, list[float]],
+    cpu: dict[str, list[float]],
+    instant: dict[str, list[float]],
+) -> dict[str, Any]:
     modes = {}
     for mode, values in rates.items():
-        ratio = statistics.median(v / b for v, b in zip(values, bare, strict=True))
-        median = statistics.median(values)
+        ratio, cpu_ratio = _ratio(values, rates["bare"]), _ratio(cpu[mode], cpu["bare"])
+        instant_ratio = _ratio(instant[mode], instant["bare"])
         modes[mode] = {
-            "appends_per_s": round(median),
+            "instant_us_per_append": round(statistics.median(instant[mode]), 2),
+            "instant_extra_us": round(
+                statistics.median(
+                    v - b for v, b in zip(instant[mode], instant["bare"], strict=True)
+                ),
+                2,
+            ),
+            "instant_cost_percent": round((instant_ratio - 1) * 100, 1),
+            "appends_per_s": round(statistics.median(values)),
             "ratio_to_bare": round(ratio, 4),
             "cost_percent": round((1 - ratio) * 100, 1),
-            "us_per_append": round((1 / median - 1 / statistics.median(bare)) * 1e6, 1),
+            "cpu_us_per_append": round(statistics.median(cpu[mode]), 1),
+            "cpu_ratio_to_bare": round(cpu_ratio, 4),
+            "cpu_cost_percent": round((cpu_ratio - 1) * 100, 1),
         }
     return {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -135,6 +225,7 @@ def _summary(args: argparse.Namespace, rates: dict[str, list[float]]) -> dict[st
         "rounds": args.rounds,
         "slice_s": args.slice,
         "tasks": args.tasks,
+        "calls": args.calls,
         "modes": modes,
     }
 
@@ -146,13 +237,32 @@ def render(summary: dict[str, Any]) -> str:
         f"{summary['rounds']} rounds of {summary['slice_s']} s slices, {summary['tasks']} "
         "tasks appending):",
         "",
-        "| mode | appends/s (median) | throughput vs bare (median ratio) | cost |",
+        "| mode | appends/s | throughput vs bare | CPU µs/append | CPU vs bare |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for mode, row in summary["modes"].items():
+        lines.append(
+            f"| {mode} | {row['appends_per_s']} | {row['ratio_to_bare']:.3f} "
+            f"({-row['cost_percent']:+.1f}%) | {row['cpu_us_per_append']} | "
+            f"{row['cpu_ratio_to_bare']:.3f} ({row['cpu_cost_percent']:+.1f}%) |"
+        )
+    lines += [
+        "",
+        "Medians over rounds; a ratio is the median of the per-round ratios to `bare`. CPU "
+        "is this process's (every thread), so other load on the machine moves it less than "
+        "throughput.",
+        "",
+        f"Without the database (the same rounds, {summary['calls']} calls of `append_event` "
+        "a slice on a store that only builds the JSON texts): the instrumentation's own "
+        "cost, a bound on its share of the client's CPU.",
+        "",
+        "| mode | µs/append | extra µs | vs bare |",
         "| --- | ---: | ---: | ---: |",
     ]
     for mode, row in summary["modes"].items():
         lines.append(
-            f"| {mode} | {row['appends_per_s']} | {row['ratio_to_bare']:.3f} | "
-            f"{row['cost_percent']:+.1f}% |"
+            f"| {mode} | {row['instant_us_per_append']} | {row['instant_extra_us']:+.2f} | "
+            f"{row['instant_cost_percent']:+.1f}% |"
         )
     return "\n".join(lines)
 
@@ -169,9 +279,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.observability")
     parser.add_argument("--dsn", default=DEFAULT_DSN, help="a server DSN (a database is made)")
     parser.add_argument("--quick", action="store_true", help="3 rounds (a smoke run)")
-    parser.add_argument("--rounds", type=int, default=9, help="rounds (default 9)")
-    parser.add_argument("--slice", type=float, default=1.5, help="seconds per slice")
+    parser.add_argument("--rounds", type=int, default=25, help="rounds (default 25)")
+    parser.add_argument("--slice", type=float, default=0.4, help="seconds per slice")
     parser.add_argument("--tasks", type=int, default=8, help="concurrent appending tasks")
+    parser.add_argument("--calls", type=int, default=3000, help="calls a no-database slice")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args(argv)
     if args.quick:

@@ -10,6 +10,7 @@ import inspect
 import logging
 import multiprocessing
 import os
+import re
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -34,7 +35,7 @@ from fastapi_adk_store import (
     metrics_router,
 )
 from fastapi_adk_store.defaults import SLOW_CALL_MS
-from fastapi_adk_store.telemetry import instrumented, is_instrumented
+from fastapi_adk_store.telemetry import instrumented, is_instrumented, render_metrics
 
 from ._helpers import (
     ROOT,
@@ -398,3 +399,16 @@ async def test_a_503_logs_a_warning_on_the_web_logger_and_counts_the_error(
     labels = {"service": "sessions", "operation": "get_session", "kind": "SchemaMissingError"}
     name = "adk_store_call_errors_total"
     assert value(after, name, **labels) - value(before, name, **labels) == 1
+
+
+def test_docs_list_every_span_and_metric() -> None:
+    """docs/observability.md names each instrumented method's span and each metric family
+    /metrics declares."""
+    doc = (ROOT / "docs" / "observability.md").read_text()
+    spans = {f"`adk_store.{name}`" for cls in SERVICES for name in public_async_methods(cls)}
+    assert sorted(span for span in spans if span not in doc) == []
+    page = render_metrics()[0].decode()
+    declared = re.findall(r"^# TYPE (adk_store_\w+) ", page, re.MULTILINE)
+    families = [name for name in declared if not name.endswith("_created")]  # timestamps
+    assert len(families) == 8, families
+    assert sorted(name for name in families if f"`{name}`" not in doc) == []
