@@ -212,3 +212,22 @@ async def test_a_tracer_provider_of_its_own_gets_the_spans(
         configure_telemetry(traces=True)
     assert [span.name for span in ours(own)] == ["adk_store.create_session"]
     assert ours(spans) == []
+
+
+async def test_an_error_in_the_callers_stream_block_is_not_the_stores(
+    pool_options: PoolOptions, spans: InMemorySpanExporter
+) -> None:
+    """An exception raised inside `async with open_artifact_stream(...)` passes through
+    unchanged, and the stream's span ends without an error status."""
+    async with open_artifact_service(**pool_options) as artifacts:
+        await artifacts.save_artifact(
+            app_name="a", user_id="u", session_id="s", filename="f", artifact=types.Part(text="x")
+        )
+        with pytest.raises(KeyError, match="the caller's"):
+            async with artifacts.open_artifact_stream(
+                app_name="a", user_id="u", session_id="s", filename="f"
+            ):
+                raise KeyError("the caller's")
+    stream = named(ours(spans), "adk_store.open_artifact_stream")
+    assert stream.status.status_code is StatusCode.UNSET
+    assert "error.type" not in (stream.attributes or {})
