@@ -210,13 +210,15 @@ def artifact_service(request: pytest.FixtureRequest) -> BaseArtifactService:
 
 @pytest.fixture(scope="session")
 def span_exporter() -> InMemorySpanExporter:
-    """The process's global tracer provider, set once, exporting to memory (ADK's spans
-    and ours: OpenTelemetry allows one global provider per process)."""
+    """An exporter to memory on the process's global tracer provider (ADK's spans and
+    ours). OpenTelemetry allows one global provider per process: an SDK one set earlier
+    (ADK's own tooling sets one) gets the exporter added, else this sets one."""
+    if not isinstance(trace.get_tracer_provider(), TracerProvider):
+        trace.set_tracer_provider(TracerProvider())
+    provider = trace.get_tracer_provider()
+    assert isinstance(provider, TracerProvider), f"a non-SDK tracer provider: {provider!r}"
     exporter = InMemorySpanExporter()
-    provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    trace.set_tracer_provider(provider)
-    assert trace.get_tracer_provider() is provider, "another tracer provider was set first"
     return exporter
 
 

@@ -266,13 +266,15 @@ async def test_two_worker_processes_are_summed_in_multiprocess_mode(
     """Two worker processes write their metrics to PROMETHEUS_MULTIPROC_DIR; /metrics in
     a third process reports both: their call counts and their pools' sizes, summed."""
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))  # inherited by the spawn
-    await service.create_session(app_name=APP, user_id=USER, session_id="mp")
+    counts = {"mp0": 3, "mp1": 5}  # a session each: the two never race
+    for session_id in counts:
+        await service.create_session(app_name=APP, user_id=USER, session_id=session_id)
     options = {**pool_options, "min_size": 1, "max_size": 3}
     loop = asyncio.get_running_loop()
     pids = await asyncio.gather(
         *(
-            loop.run_in_executor(two_processes, append_and_count, options, "mp", count)
-            for count in (3, 5)
+            loop.run_in_executor(two_processes, append_and_count, options, session_id, count)
+            for session_id, count in counts.items()
         )
     )
     assert len(set(pids)) == 2 and os.getpid() not in pids
@@ -285,8 +287,9 @@ async def test_two_worker_processes_are_summed_in_multiprocess_mode(
     assert calls(samples, "append_event") == 8  # only the workers write to the directory
     assert calls(samples, "get_session") == 8
     assert value(samples, "adk_store_pool_max_size", service="sessions") == 3 + 3
-    session = await service.get_session(app_name=APP, user_id=USER, session_id="mp")
-    assert session is not None and len(session.events) == 8
+    for session_id, count in counts.items():
+        session = await service.get_session(app_name=APP, user_id=USER, session_id=session_id)
+        assert session is not None and len(session.events) == count
 
 
 # --- logs ------------------------------------------------------------------------------------
