@@ -34,7 +34,9 @@ from fastapi_adk_store.artifacts.service import AsyncpgArtifactService
 from fastapi_adk_store.compose import open_artifact_service
 from fastapi_adk_store.db.embedded import EmbeddedPostgres
 from fastapi_adk_store.db.pool import create_pool
+from fastapi_adk_store.defaults import SLOW_CALL_MS
 from fastapi_adk_store.settings import StoreSettings
+from fastapi_adk_store.telemetry import configure as configure_telemetry
 from fastapi_adk_store.web.plugin import ADKStore
 
 from ._helpers import PoolOptions, client_for, make_app, make_settings
@@ -228,3 +230,12 @@ def spans(span_exporter: InMemorySpanExporter) -> Iterator[InMemorySpanExporter]
     span_exporter.clear()
     yield span_exporter
     span_exporter.clear()
+
+
+@pytest.fixture
+def slow_threshold() -> Iterator[None]:
+    """The default slow-call threshold before and after a test that changes it (it is
+    process-wide)."""
+    configure_telemetry(slow_call_ms=SLOW_CALL_MS)
+    yield
+    configure_telemetry(slow_call_ms=SLOW_CALL_MS)

@@ -34,7 +34,6 @@ from fastapi_adk_store import (
     configure_telemetry,
     metrics_router,
 )
-from fastapi_adk_store.defaults import SLOW_CALL_MS
 from fastapi_adk_store.telemetry import instrumented, is_instrumented, render_metrics
 
 from ._helpers import (
@@ -293,13 +292,6 @@ async def test_two_worker_processes_are_summed_in_multiprocess_mode(
 
 
 # --- logs ------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def slow_threshold() -> Iterator[None]:
-    """Puts the process-wide threshold back after a test that lowered it."""
-    yield
-    configure_telemetry(slow_call_ms=SLOW_CALL_MS)
 
 
 async def test_a_slow_call_logs_a_warning_with_its_fields(
