@@ -33,6 +33,7 @@ from google.adk.evaluation.local_eval_sets_manager import LocalEvalSetsManager
 from google.adk.memory.in_memory_memory_service import InMemoryMemoryService
 from google.adk.sessions.base_session_service import BaseSessionService
 from google.adk.sessions.in_memory_session_service import InMemorySessionService
+from prometheus_client.parser import text_string_to_metric_families
 
 from fastapi_adk_store.defaults import (
     APP_STATE_TABLE,
@@ -252,3 +253,23 @@ async def serve_with_uvicorn(
     finally:
         process.terminate()
         await asyncio.wait_for(process.wait(), timeout=30)
+
+
+# --- metrics ------------------------------------------------------------------------------
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+"""The samples of a Prometheus text page: (name, labels) -> value."""
+
+
+def parse_metrics(text: str) -> Samples:
+    """Every sample of a Prometheus text page (what `GET /metrics` answers)."""
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    """One sample's value; 0 when the page does not have it (yet)."""
+    return samples.get((name, frozenset(labels.items())), 0.0)

@@ -32,6 +32,7 @@ from .memory.store import MemoryStore
 from .sessions.seed import AsyncpgADKStore
 from .sessions.service import AsyncpgSessionService, OnSessionDelete
 from .settings import StoreSettings, env_name
+from .telemetry import configure as configure_telemetry
 
 __all__ = [
     "AsyncpgConfig",
@@ -125,6 +126,7 @@ def build_store(settings: StoreSettings, *, dsn: str | None = None) -> AsyncpgAD
         ConfigurationError: no DSN and no host is set and no `dsn` is given, or a
             table name or the owner-id column is invalid.
     """
+    configure_telemetry(slow_call_ms=settings.slow_call_ms)
     options = settings.pool_options(dsn=dsn)
     if _needs_embedded(options):
         raise ConfigurationError(
@@ -174,6 +176,7 @@ async def open_store(settings: StoreSettings) -> AsyncIterator[AsyncpgADKStore]:
     The pool opens before the yield, so a wrong DSN or a down server fails here
     (unless `min_size` is 0). The pool and any embedded server close on exit.
     """
+    configure_telemetry(slow_call_ms=settings.slow_call_ms)
     async with _opened(
         settings.pool_options(),
         settings.extension_config(),

@@ -31,6 +31,7 @@ from .._adk import (
     is_rewind_tombstone,
     validate_session_id_for_flat_storage,
 )
+from ..telemetry import instrumented
 from .records import USER_SCOPE, ArtifactKey, NewVersion, VersionRecord
 from .store import ArtifactStore
 
@@ -156,6 +157,7 @@ class AsyncpgArtifactService(BaseArtifactService):
         return self._store
 
     @override
+    @instrumented
     async def save_artifact(
         self,
         *,
@@ -178,6 +180,7 @@ class AsyncpgArtifactService(BaseArtifactService):
             validate_session_id_for_flat_storage(session_id)
         return artifact_key(app_name, user_id, filename, session_id)
 
+    @instrumented
     async def save_artifact_stream(
         self,
         *,
@@ -203,6 +206,7 @@ class AsyncpgArtifactService(BaseArtifactService):
         return (await self._store.save_stream(key, new, chunks)).version
 
     @override
+    @instrumented
     async def load_artifact(
         self,
         *,
@@ -238,6 +242,7 @@ class AsyncpgArtifactService(BaseArtifactService):
         key = artifact_key(parsed.app_name, parsed.user_id, parsed.filename, parsed.session_id)
         return key, parsed.version
 
+    @instrumented
     @asynccontextmanager
     async def open_artifact_stream(
         self,
@@ -273,6 +278,7 @@ class AsyncpgArtifactService(BaseArtifactService):
             )
 
     @override
+    @instrumented
     async def list_artifact_keys(
         self, *, app_name: str, user_id: str, session_id: str | None = None
     ) -> list[str]:
@@ -283,6 +289,7 @@ class AsyncpgArtifactService(BaseArtifactService):
         return await self._store.list_keys(app_name, user_id, session_id or USER_SCOPE)
 
     @override
+    @instrumented
     async def delete_artifact(
         self,
         *,
@@ -293,6 +300,7 @@ class AsyncpgArtifactService(BaseArtifactService):
     ) -> None:
         await self._store.delete(artifact_key(app_name, user_id, filename, session_id))
 
+    @instrumented
     async def delete_session_artifacts(
         self, *, app_name: str, user_id: str, session_id: str
     ) -> int:
@@ -308,6 +316,7 @@ class AsyncpgArtifactService(BaseArtifactService):
         return await self._store.delete_scope(app_name, user_id, session_id)
 
     @override
+    @instrumented
     async def list_versions(
         self,
         *,
@@ -320,6 +329,7 @@ class AsyncpgArtifactService(BaseArtifactService):
         return await self._store.list_version_numbers(key)
 
     @override
+    @instrumented
     async def list_artifact_versions(
         self,
         *,
@@ -332,6 +342,7 @@ class AsyncpgArtifactService(BaseArtifactService):
         return [_artifact_version(key, record) for record in await self._store.list_versions(key)]
 
     @override
+    @instrumented
     async def get_artifact_version(
         self,
         *,

@@ -24,6 +24,7 @@ from ..errors import SchemaMissingError, StoreError
 from ..sessions.maintenance import SessionMaintenance
 from ..sessions.seed import AsyncpgADKStore
 from ..settings import StoreSettings
+from ..telemetry import logger as room_logger
 from .transfer import run_import
 
 __all__ = ["app", "main"]
@@ -37,6 +38,7 @@ app = typer.Typer(
 )
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
+logger = room_logger("cli")
 T = TypeVar("T")
 
 Dsn = Annotated[
@@ -98,6 +100,8 @@ def run(
     try:
         return _run(opened())
     except (StoreError, OSError) as error:
+        kind = type(error).__name__  # the class only: the message may hold a secret
+        logger.info("command failed: %s", kind, extra={"kind": kind})
         fail(_scrubbed(str(error), settings))
 
 

@@ -20,6 +20,7 @@ from pydantic_core import to_json
 from typing_extensions import override
 
 from .._adk import format_memory_timestamp
+from ..telemetry import instrumented
 from .records import ENTRY_SESSION_ID, MemoryKind, MemoryRecord, NewMemory, UserKey
 from .store import MemoryStore
 
@@ -108,12 +109,14 @@ class AsyncpgMemoryService(BaseMemoryService):
         self.store = store
 
     @override
+    @instrumented
     async def add_session_to_memory(self, session: Session) -> None:
         await self._add_events(
             UserKey(session.app_name, session.user_id), session.id, session.events, None
         )
 
     @override
+    @instrumented
     async def add_events_to_memory(
         self,
         *,
@@ -139,6 +142,7 @@ class AsyncpgMemoryService(BaseMemoryService):
         await self.store.upsert(user, session_id, MemoryKind.EVENT, memories)
 
     @override
+    @instrumented
     async def add_memory(
         self,
         *,
@@ -151,6 +155,7 @@ class AsyncpgMemoryService(BaseMemoryService):
         await self.store.upsert(UserKey(app_name, user_id), ENTRY_SESSION_ID, MemoryKind.ENTRY, new)
 
     @override
+    @instrumented
     async def search_memory(
         self, *, app_name: str, user_id: str, query: str
     ) -> SearchMemoryResponse:
@@ -158,20 +163,24 @@ class AsyncpgMemoryService(BaseMemoryService):
         return SearchMemoryResponse(memories=[entry_from_record(r) for r in records])
 
     @override
+    @instrumented
     async def delete_memory(
         self, *, app_name: str, user_id: str, memory_id: str | None = None
     ) -> None:
         if memory_id:
             await self.store.delete_memory(UserKey(app_name, user_id), memory_id)
 
+    @instrumented
     async def delete_session_memories(self, *, app_name: str, user_id: str, session_id: str) -> int:
         """Delete one session's memories; the number deleted. Adding it again restores them."""
         return await self.store.delete_session(UserKey(app_name, user_id), session_id)
 
+    @instrumented
     async def delete_user_memories(self, *, app_name: str, user_id: str) -> int:
         """Forget a user in an app (memories and tombstones); the number deleted."""
         return await self.store.delete_user(UserKey(app_name, user_id))
 
+    @instrumented
     async def close(self) -> None:
         """Close the store's pool if it opened it."""
         await self.store.close()

@@ -23,6 +23,7 @@ from typing_extensions import override
 
 from .._adk import extract_state_delta
 from ..errors import SessionNotFoundError, StaleSessionError
+from ..telemetry import count_retry, instrumented
 from .records import (
     EventCursor,
     EventRecord,
@@ -115,6 +116,7 @@ class AsyncpgSessionService(BaseSessionService):
         return self._store
 
     @override
+    @instrumented
     async def create_session(
         self,
         *,
@@ -131,6 +133,7 @@ class AsyncpgSessionService(BaseSessionService):
         return session_from_record(record)
 
     @override
+    @instrumented
     async def get_session(
         self,
         *,
@@ -149,6 +152,7 @@ class AsyncpgSessionService(BaseSessionService):
         return session_from_record(loaded.record, _events_from_texts(loaded.event_texts))
 
     @override
+    @instrumented
     async def list_sessions(
         self, *, app_name: str, user_id: str | None = None
     ) -> ListSessionsResponse:
@@ -156,6 +160,7 @@ class AsyncpgSessionService(BaseSessionService):
         return ListSessionsResponse(sessions=[session_from_record(record) for record in records])
 
     @override
+    @instrumented
     async def delete_session(self, *, app_name: str, user_id: str, session_id: str) -> None:
         """Delete the session and its events, then run `on_delete` (if given)."""
         key = SessionKey(app_name, user_id, session_id.strip())
@@ -164,10 +169,12 @@ class AsyncpgSessionService(BaseSessionService):
             await self._on_delete(app_name=app_name, user_id=user_id, session_id=key.session_id)
 
     @override
+    @instrumented
     async def get_user_state(self, *, app_name: str, user_id: str) -> dict[str, Any]:
         return await self._store.user_state(app_name, user_id)
 
     @override
+    @instrumented
     async def append_event(self, session: Session, event: Event) -> Event:
         if event.partial:
             return event
@@ -193,6 +200,7 @@ class AsyncpgSessionService(BaseSessionService):
 
     # --- beyond BaseSessionService: what the router needs ---------------------------------
 
+    @instrumented
     async def create_session_with_events(
         self,
         *,
@@ -227,6 +235,7 @@ class AsyncpgSessionService(BaseSessionService):
             self._committed(session, stored, revision)
         return session
 
+    @instrumented
     async def append_to_latest(
         self,
         *,
@@ -256,8 +265,10 @@ class AsyncpgSessionService(BaseSessionService):
             except StaleSessionError:
                 if attempt == APPEND_ATTEMPTS:
                     raise
+                count_retry("sessions", "append_to_latest")
         raise AssertionError("unreachable")
 
+    @instrumented
     async def list_sessions_page(
         self,
         *,
@@ -271,6 +282,7 @@ class AsyncpgSessionService(BaseSessionService):
         page = Page.of(records, limit, SessionCursor.after)
         return Page([session_from_record(record) for record in page.items], page.next)
 
+    @instrumented
     async def list_events_page(
         self,
         *,

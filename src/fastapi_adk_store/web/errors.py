@@ -29,6 +29,7 @@ from ..errors import (
     StaleSessionError,
     StoreUnavailableError,
 )
+from ..telemetry import logger as room_logger
 from .models import ErrorCode, ErrorModel
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
 ]
 
 RETRY_AFTER_SECONDS = 5
+logger = room_logger("web")
 
 _DESCRIPTIONS: Mapping[int, str] = {
     400: "An id, filename or artifact ADK's artifact services refuse (e.g. `..` in an id).",
@@ -130,6 +132,18 @@ def _failure(error: Exception) -> Failure | None:
     return None
 
 
+def _unavailable(request: Request, failure: Failure, error: Exception) -> None:
+    """One warning per 503: the route and the error class (never its message or the DSN)."""
+    route = getattr(request.scope.get("route"), "name", None)
+    logger.warning(
+        "503 %s on %s: %s",
+        failure.code.value,
+        route,
+        type(error).__name__,
+        extra={"route": route, "status": 503, "code": failure.code.value},
+    )
+
+
 def invalid(loc: Sequence[str | int], message: str, value: Any) -> NoReturn:
     """Raise a 422 shaped like FastAPI's own validation errors."""
     raise RequestValidationError(
@@ -164,6 +178,8 @@ class StoreRoute(APIRoute):
                 failure = _failure(error)
                 if failure is None:
                     raise
+                if failure.status == 503:
+                    _unavailable(request, failure, error)
                 return failure.response()
 
         return handle
