@@ -9,7 +9,9 @@ Routes:
 - `GET /`: the chat page (`static/index.html`);
 - `GET|POST /apps/{app}/users/{user}/sessions[/{id}]`: the store's session router;
 - `POST /apps/{app}/users/{user}/sessions/{id}/run`: one message in, events out (SSE);
-- `POST /run`, `POST /run_sse`, `GET /list-apps`: ADK api_server's shapes.
+- `POST /run`, `POST /run_sse`, `GET /list-apps`: ADK api_server's shapes;
+- `GET /metrics`: the store's Prometheus metrics (docs/observability.md), when the
+  `metrics` extra is installed.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from google.genai import types
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from fastapi_adk_store.web.metrics import metrics_router
 from fastapi_adk_store.web.plugin import MEMORY_SERVICE_STATE_KEY, ADKStore, SessionServiceDep
 
 from .agent import APP_NAME, build_agent
@@ -90,6 +93,10 @@ def create_app(agent: BaseAgent | None = None, store: ADKStore | None = None) ->
     store = store if store is not None else ADKStore(memory_enabled=True)
     application = FastAPI(title="fastapi-adk-store example", lifespan=store.lifespan)
     application.include_router(store.sessions_router())
+    try:
+        application.include_router(metrics_router())
+    except RuntimeError:  # installed without the `metrics` extra
+        logger.info("GET /metrics is off: pip install 'fastapi-adk-store[metrics]' for it")
 
     async def runner_for(
         app_name: str,

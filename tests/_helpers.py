@@ -8,18 +8,32 @@ import os
 import re
 import socket
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import asyncpg
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
-from fastapi import FastAPI
+from fastapi import FastAPI, Header, HTTPException
+from google.adk.artifacts.base_artifact_service import BaseArtifactService
+from google.adk.artifacts.in_memory_artifact_service import InMemoryArtifactService
+from google.adk.auth.credential_service.in_memory_credential_service import (
+    InMemoryCredentialService,
+)
+from google.adk.cli.api_server import ApiServer
+from google.adk.cli.utils.base_agent_loader import BaseAgentLoader
+from google.adk.evaluation.local_eval_set_results_manager import LocalEvalSetResultsManager
+from google.adk.evaluation.local_eval_sets_manager import LocalEvalSetsManager
+from google.adk.memory.in_memory_memory_service import InMemoryMemoryService
+from google.adk.sessions.base_session_service import BaseSessionService
+from google.adk.sessions.in_memory_session_service import InMemorySessionService
+from prometheus_client.parser import text_string_to_metric_families
 
 from fastapi_adk_store.defaults import (
     APP_STATE_TABLE,
@@ -78,6 +92,44 @@ def make_app(plugin: ADKStore, **router_options: Any) -> FastAPI:
 def client_for(manager: LifespanManager) -> httpx.AsyncClient:
     """An HTTP client for a started app."""
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://test")
+
+
+async def bearer_user(authorization: Annotated[str, Header()]) -> str:
+    """The docs' example identity: `Bearer <user id>` (a real app verifies a token)."""
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise HTTPException(401, "bearer token required")
+    return token
+
+
+class _NoAgents(BaseAgentLoader):
+    def load_agent(self, agent_name: str) -> Any:
+        raise LookupError(agent_name)
+
+    def list_agents(self) -> list[str]:
+        return []
+
+
+@asynccontextmanager
+async def adk_api_server_client(
+    sessions: BaseSessionService | None = None,
+    artifacts: BaseArtifactService | None = None,
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of ADK's own api_server app (no agents) over these services (ADK's
+    in-memory ones when omitted): the reference our routers answer like."""
+    with tempfile.TemporaryDirectory() as agents_dir:
+        app = ApiServer(
+            agent_loader=_NoAgents(),
+            session_service=sessions or InMemorySessionService(),
+            memory_service=InMemoryMemoryService(),
+            artifact_service=artifacts or InMemoryArtifactService(),
+            credential_service=InMemoryCredentialService(),
+            eval_sets_manager=LocalEvalSetsManager(agents_dir=agents_dir),
+            eval_set_results_manager=LocalEvalSetResultsManager(agents_dir=agents_dir),
+            agents_dir=agents_dir,
+        ).get_fast_api_app()
+        async with LifespanManager(app) as manager, client_for(manager) as client:
+            yield client
 
 
 @asynccontextmanager
@@ -201,3 +253,23 @@ async def serve_with_uvicorn(
     finally:
         process.terminate()
         await asyncio.wait_for(process.wait(), timeout=30)
+
+
+# --- metrics ------------------------------------------------------------------------------
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+"""The samples of a Prometheus text page: (name, labels) -> value."""
+
+
+def parse_metrics(text: str) -> Samples:
+    """Every sample of a Prometheus text page (what `GET /metrics` answers)."""
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    """One sample's value; 0 when the page does not have it (yet)."""
+    return samples.get((name, frozenset(labels.items())), 0.0)

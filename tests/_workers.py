@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 from google.adk.errors._stale_session_error import StaleSessionError
@@ -129,3 +130,23 @@ def migrate_at_once(options: dict[str, Any], barrier: Any) -> list[int]:
             return [migration.version for migration in await sessions.migrate()]
 
     return asyncio.run(run())
+
+
+def append_and_count(options: dict[str, Any], session_id: str, count: int) -> int:
+    """Append `count` events to one session (a process of the metrics test); its pid.
+
+    `PROMETHEUS_MULTIPROC_DIR` comes from the parent's environment, so this process's
+    metrics land in that directory.
+    """
+
+    async def run() -> None:
+        async with open_session_service(create_tables=False, **options) as service:
+            for _ in range(count):
+                session = await service.get_session(
+                    app_name=APP, user_id=USER, session_id=session_id
+                )
+                assert session is not None
+                await service.append_event(session, Event(author="metrics"))
+
+    asyncio.run(run())
+    return os.getpid()

@@ -25,14 +25,20 @@ from google.adk.errors._stale_session_error import StaleSessionError
 from google.adk.events.event import Event
 from google.adk.sessions.base_session_service import BaseSessionService
 from google.adk.sessions.in_memory_session_service import InMemorySessionService
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from fastapi_adk_store import AsyncpgADKStore, AsyncpgConfig, AsyncpgSessionService
 from fastapi_adk_store.artifacts.service import AsyncpgArtifactService
 from fastapi_adk_store.compose import open_artifact_service
 from fastapi_adk_store.db.embedded import EmbeddedPostgres
 from fastapi_adk_store.db.pool import create_pool
+from fastapi_adk_store.defaults import SLOW_CALL_MS
 from fastapi_adk_store.errors import EmbeddedServerError
 from fastapi_adk_store.settings import StoreSettings
+from fastapi_adk_store.telemetry import configure as configure_telemetry
 from fastapi_adk_store.web.plugin import ADKStore
 
 from ._helpers import PoolOptions, client_for, fresh_schema, make_app, make_settings
@@ -246,3 +252,37 @@ def artifact_service(request: pytest.FixtureRequest) -> BaseArtifactService:
         return InMemoryArtifactService()
     service: AsyncpgArtifactService = request.getfixturevalue("our_artifact_service")
     return service
+
+
+# --- traces -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def span_exporter() -> InMemorySpanExporter:
+    """An exporter to memory on the process's global tracer provider (ADK's spans and
+    ours). OpenTelemetry allows one global provider per process: an SDK one set earlier
+    (ADK's own tooling sets one) gets the exporter added, else this sets one."""
+    if not isinstance(trace.get_tracer_provider(), TracerProvider):
+        trace.set_tracer_provider(TracerProvider())
+    provider = trace.get_tracer_provider()
+    assert isinstance(provider, TracerProvider), f"a non-SDK tracer provider: {provider!r}"
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return exporter
+
+
+@pytest.fixture
+def spans(span_exporter: InMemorySpanExporter) -> Iterator[InMemorySpanExporter]:
+    """The span exporter, emptied before and after the test."""
+    span_exporter.clear()
+    yield span_exporter
+    span_exporter.clear()
+
+
+@pytest.fixture
+def slow_threshold() -> Iterator[None]:
+    """The default slow-call threshold before and after a test that changes it (it is
+    process-wide)."""
+    configure_telemetry(slow_call_ms=SLOW_CALL_MS)
+    yield
+    configure_telemetry(slow_call_ms=SLOW_CALL_MS)

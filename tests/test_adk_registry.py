@@ -209,3 +209,24 @@ async def test_artifact_and_memory_uris_share_the_sessions_pool(store_uri: str) 
         assert await memory.store.get_pool() is pool
     finally:
         await sessions.store.close()
+
+
+async def test_delete_with_session_applies_to_uri_services(store_uri: str) -> None:
+    """`artifacts_delete_with_session=true` in the URI: ADK's api_server deleting a session
+    through the URI's session service deletes its artifacts (on the shared pool)."""
+    uri = f"{store_uri}&artifacts_delete_with_session=true"
+    registry = ServiceRegistry()
+    register(registry)
+    sessions = registry.create_session_service(uri, agents_dir=str(AGENTS_DIR))
+    artifacts = registry.create_artifact_service(uri, agents_dir=str(AGENTS_DIR))
+    assert isinstance(sessions, AsyncpgSessionService)
+    assert isinstance(artifacts, AsyncpgArtifactService)
+    scope: dict[str, Any] = {"app_name": "notes", "user_id": "u", "session_id": "s"}
+    try:
+        await sessions.create_session(**scope)
+        for filename in ("note.txt", "user:profile"):
+            await artifacts.save_artifact(**scope, filename=filename, artifact=types.Part(text="x"))
+        await sessions.delete_session(**scope)
+        assert await artifacts.list_artifact_keys(**scope) == ["user:profile"]
+    finally:
+        await sessions.store.close()

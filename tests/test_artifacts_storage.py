@@ -153,7 +153,7 @@ async def test_delete_collects_only_unreferenced_blobs(service: AsyncpgArtifactS
     assert await _load(service, filename="b") == _blob(b"shared")
     await service.delete_artifact(app_name=APP, user_id=USER, filename="b", session_id=SESSION)
     assert await service.store.blob_count() == 0
-    assert await service.store.collect_garbage() == 0
+    assert await service.store.collect_garbage() == (0, 0, 0)
 
 
 async def test_failed_streaming_save_leaves_no_bytes(

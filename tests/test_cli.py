@@ -8,10 +8,12 @@ import sys
 import time
 from dataclasses import dataclass
 
+import asyncpg
 import pytest
 from google.adk.events.event import Event
+from google.genai import types
 
-from fastapi_adk_store import SCHEMA_VERSION, AsyncpgADKStore, AsyncpgConfig
+from fastapi_adk_store import SCHEMA_VERSION, AsyncpgADKStore, AsyncpgConfig, open_artifact_service
 from fastapi_adk_store.memory.records import UserKey
 
 from ._helpers import PoolOptions, free_port, restore_v1_dump
@@ -28,9 +30,16 @@ class Ran:
     err: str
 
 
-async def cli(pool_options: PoolOptions | None, *args: str, dsn: str | None = None) -> Ran:
-    """Run the command line with the test's schema as its database."""
+async def cli(
+    pool_options: PoolOptions | None,
+    *args: str,
+    dsn: str | None = None,
+    settings: dict[str, str] | None = None,
+) -> Ran:
+    """Run the command line with the test's schema as its database (and these
+    ADK_STORE_* `settings`)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ADK_STORE_")}
+    env.update(settings or {})
     if pool_options is not None:
         env["ADK_STORE_SERVER_SETTINGS__SEARCH_PATH"] = pool_options["server_settings"][
             "search_path"
@@ -143,6 +152,80 @@ async def test_purge_removes_old_memories_of_the_app(pool_options: PoolOptions) 
         found = await memory.search_memory(app_name="a", user_id="u", query="note")
         assert [m.id for m in found.memories] == ["new"]
         assert await memory.store.count(UserKey("b", "u")) == 3
+
+
+async def test_purge_collects_unreferenced_artifact_bytes(pool_options: PoolOptions) -> None:
+    """purge also deletes the artifact blobs (and chunks) no version references, those an
+    interrupted delete left; --dry-run counts them; referenced and shared bytes stay."""
+    assert (await cli(pool_options, "init-db")).code == 0
+    async with open_artifact_service(artifact_chunk_bytes=1000, **pool_options) as artifacts:
+        for name, data in [("gone", b"g" * 2500), ("kept", b"k" * 10), ("shared", b"k" * 10)]:
+            await artifacts.save_artifact(
+                app_name="a",
+                user_id="u",
+                session_id="s",
+                filename=name,
+                artifact=types.Part.from_bytes(data=data, mime_type="x/y"),
+            )
+        connection = await asyncpg.connect(
+            pool_options["dsn"], server_settings=pool_options["server_settings"]
+        )
+        try:  # what a delete interrupted before its blob collection leaves behind
+            await connection.execute(
+                "DELETE FROM adk_artifact_versions WHERE filename IN ('gone', 'shared')"
+            )
+        finally:
+            await connection.close()
+        args = ["purge", "--older-than", "30d"]
+        dry = await cli(pool_options, *args, "--dry-run")
+        assert dry.code == 0, dry.err
+        assert "would remove 1 unreferenced artifact blob(s), 3 chunk(s), 2.4 kB" in dry.out
+        assert await artifacts.store.blob_count() == 2
+        ran = await cli(pool_options, *args)
+        assert "removed 1 unreferenced artifact blob(s), 3 chunk(s)" in ran.out
+        assert await artifacts.store.blob_count() == 1
+        kept = await artifacts.load_artifact(
+            app_name="a", user_id="u", session_id="s", filename="kept"
+        )
+        assert kept is not None and kept.inline_data is not None
+        assert kept.inline_data.data == b"k" * 10
+        again = await cli(pool_options, *args)
+        assert "removed 0 unreferenced artifact blob(s), 0 chunk(s), 0 B" in again.out
+
+
+@pytest.mark.parametrize("enabled", [True, False], ids=["delete-with-session", "default"])
+async def test_purge_deletes_purged_sessions_artifacts_when_set(
+    pool_options: PoolOptions, enabled: bool
+) -> None:
+    """With ADK_STORE_ARTIFACTS_DELETE_WITH_SESSION, purge deletes each purged session's
+    artifacts and their bytes (not the user's `user:` ones, not a kept session's)."""
+    assert (await cli(pool_options, "init-db")).code == 0
+    store = AsyncpgADKStore(AsyncpgConfig(pool_config=pool_options))
+    now = time.time()
+    async with store.opened(), open_artifact_service(**pool_options) as artifacts:
+        for sid, age in [("old", 40), ("new", 1)]:
+            await store.create_session(sid, "a", "u", update_time=now - age * DAY)
+        for sid, filename in [("old", "a.txt"), ("old", "user:p"), ("new", "b.txt")]:
+            await artifacts.save_artifact(
+                app_name="a",
+                user_id="u",
+                session_id=sid,
+                filename=filename,
+                artifact=types.Part(text=f"{sid}/{filename}"),
+            )
+        flag = {"ADK_STORE_ARTIFACTS_DELETE_WITH_SESSION": str(enabled).lower()}
+        ran = await cli(pool_options, "purge", "--older-than", "30d", settings=flag)
+        assert ran.code == 0, ran.err
+        names = await artifacts.list_artifact_keys(app_name="a", user_id="u", session_id="old")
+        if enabled:
+            assert "removed 1 session(s), 0 event(s), 1 artifact version(s)" in ran.out
+            assert names == ["user:p"]
+            assert await artifacts.store.blob_count() == 2
+        else:
+            assert "removed 1 session(s), 0 event(s)\n" in ran.out
+            assert names == ["a.txt", "user:p"]
+        kept = await artifacts.list_artifact_keys(app_name="a", user_id="u", session_id="new")
+        assert kept == ["b.txt", "user:p"]
 
 
 async def test_import_from_adk_database_is_idempotent(

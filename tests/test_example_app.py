@@ -18,7 +18,7 @@ from example_app.agent import AGENT_ENV, NotesAgent, build_agent
 from example_app.app import create_app
 from fastapi_adk_store import ADKStore
 
-from ._helpers import PoolOptions, run_request, search_path_dsn
+from ._helpers import PoolOptions, parse_metrics, run_request, search_path_dsn, value
 
 SESSIONS = "/apps/notes/users/alice/sessions"
 
@@ -279,3 +279,20 @@ async def test_without_a_dsn_the_app_runs_on_embedded_postgres(
     assert reply_text(events) == "Saved note #1: embedded"
     assert reply_text(recalled) == "I remember you said: 'note embedded'"
     assert (tmp_path / "pgdata" / "PG_VERSION").exists()
+
+
+async def test_metrics_count_the_agents_appends(client: httpx.AsyncClient) -> None:
+    """`GET /metrics`: one chat turn adds the runner's appends (the message and the
+    agent's two events) to the store's call counter."""
+    name = "adk_store_call_duration_seconds_count"
+    labels = {"service": "sessions", "operation": "append_event"}
+
+    async def appends() -> float:
+        response = await client.get("/metrics")
+        assert response.status_code == 200, response.text
+        return value(parse_metrics(response.text), name, **labels)
+
+    session_id = await new_session(client)
+    before = await appends()
+    await chat(client, session_id, "note metrics")
+    assert await appends() - before == 3

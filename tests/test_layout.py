@@ -58,6 +58,10 @@ RULES = [
     Rule("2-errors", "errors", "_adk defaults", "", "errors may import only _adk and defaults"),
     Rule("3-settings", "settings", "defaults errors", "",
          "settings may import only defaults and errors"),
+    Rule("3-metrics", "metrics", "", "", "metrics imports nothing of the package; no ADK or "
+         "genai types, no HTTP", foreign=NO_HTTP),
+    Rule("3-telemetry", "telemetry", "defaults errors metrics", "", "telemetry may import "
+         "only defaults, errors and metrics; no ADK or genai types, no HTTP", foreign=NO_HTTP),
     Rule("4-db", "db", "db defaults errors", "", "db/* may import only db/*, defaults and "
          "errors; no ADK or genai types, no HTTP", foreign=NO_HTTP),
     Rule("5-sql-records", "{P}.sql {P}.records", "db defaults errors", "", "{P}.sql and "
@@ -68,8 +72,9 @@ RULES = [
     Rule("5-seed", "{P}.seed", "db {P}.store {P}.records {P}.sql defaults errors", "",
          "{P}.seed may import only {P}.store, {P}.records, {P}.sql, db, defaults and errors; "
          "no ADK", foreign=ADK),
-    Rule("5-service", "{P}.service", "{P}.* _adk defaults errors", "{P}.sql",
-         "{P}.service may import only {P}.*, _adk, defaults and errors; never db or {P}.sql"),
+    Rule("5-service", "{P}.service", "{P}.* _adk defaults errors telemetry", "{P}.sql",
+         "{P}.service may import only {P}.*, _adk, defaults, errors and telemetry; never db "
+         "or {P}.sql"),
     Rule("5-isolation", "{P}", "*", "{Q} web cli compose settings adk_registry", "a service "
          "package never imports another one, web, cli, compose, settings or adk_registry"),
     Rule("6-web-cli", "web cli", "*", "db sql *.sql",
@@ -185,6 +190,20 @@ def functions(node: ast.AST, prefix: str = "") -> Iterator[tuple[str, Function]]
         yield from functions(child, f"{prefix}{name}." if name else prefix)
 
 
+def _loggers(name: str, mod: Module) -> Iterator[str]:
+    """Each logger named otherwise than `fastapi_adk_store.<the module's room>`."""
+    room = name.split(".")[0] if "." in name else None
+    for node in ast.walk(mod.tree) if name != "telemetry" else ():
+        func = node.func if isinstance(node, ast.Call) else None
+        if getattr(func, "attr", getattr(func, "id", None)) != "getLogger":
+            continue
+        assert isinstance(node, ast.Call)
+        arg = node.args[0] if node.args else None
+        given = arg.value if isinstance(arg, ast.Constant) else None
+        if room is None or given != f"{PACKAGE}.{room}":
+            yield f"names logger {given!r} on line {node.lineno}"
+
+
 def _module_size(name: str, mod: Module) -> Iterator[str]:
     """The module, if it is over 400 lines."""
     yield from [f"has {mod.lines} lines"] if mod.lines > MAX_MODULE_LINES else []
@@ -202,6 +221,7 @@ CHECKS = {
     "9-private-adk": (_private_adk, "private google-adk imports live only in _adk"),
     "10-module-size": (_module_size, f"a module has at most {MAX_MODULE_LINES} lines"),
     "10-function-size": (_function_size, f"a function has at most {MAX_FUNCTION_LINES} lines"),
+    "11-loggers": (_loggers, "one logger per room: fastapi_adk_store.<room>"),
 }
 
 
@@ -257,6 +277,8 @@ SYNTHETIC = {
     "db/__init__.py": "from . import pool\n",
     "db/pool.py": "import asyncpg\n\ncreate_pool = asyncpg.create_pool\n",
     "db/x.py": "from ..web import y\nfrom google import genai\n",
+    "db/log.py": "import logging\n\nok = logging.getLogger('fastapi_adk_store.db')\n"
+    "bad = logging.getLogger('fastapi_adk_store')\n",
     "web/__init__.py": "",
     "web/y.py": "from fastapi_adk_store.sessions.service import Service\n",
     "web/deps.py": "from ..sessions import store\n",
@@ -290,6 +312,7 @@ def test_checker_reports_a_synthetic_bad_package(tmp_path: Path) -> None:
         "opener: references create_pool on line 1 (",
         "opener: references create_pool on line 3 (",
         "big: f() spans 61 lines (",
+        "db.log: names logger 'fastapi_adk_store' on line 4 (one logger per room",
     ]
     for start in expected:
         assert any(p.startswith(start) for p in problems), (start, problems)

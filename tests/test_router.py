@@ -3,26 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import tempfile
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Any
 
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
-from fastapi import FastAPI, Header, HTTPException
-from google.adk.artifacts.in_memory_artifact_service import InMemoryArtifactService
-from google.adk.auth.credential_service.in_memory_credential_service import (
-    InMemoryCredentialService,
-)
-from google.adk.cli.api_server import ApiServer
-from google.adk.cli.utils.base_agent_loader import BaseAgentLoader
-from google.adk.evaluation.local_eval_set_results_manager import LocalEvalSetResultsManager
-from google.adk.evaluation.local_eval_sets_manager import LocalEvalSetsManager
+from fastapi import FastAPI
 from google.adk.events.event import Event
-from google.adk.memory.in_memory_memory_service import InMemoryMemoryService
-from google.adk.sessions.base_session_service import BaseSessionService
 from google.adk.sessions.in_memory_session_service import InMemorySessionService
 from google.adk.sessions.session import Session
 from google.genai import types
@@ -32,7 +20,15 @@ from fastapi_adk_store.web.errors import RETRY_AFTER_SECONDS
 from fastapi_adk_store.web.models import NEXT_PAGE_TOKEN_HEADER, ErrorCode
 from fastapi_adk_store.web.plugin import ADKStore, get_session_service
 
-from ._helpers import client_for, drop_store_tables, free_port, make_app, make_settings
+from ._helpers import (
+    adk_api_server_client,
+    bearer_user,
+    client_for,
+    drop_store_tables,
+    free_port,
+    make_app,
+    make_settings,
+)
 
 SESSIONS = "/apps/a/users/u/sessions"
 
@@ -518,14 +514,6 @@ async def test_restored_events_cannot_fake_adk_actions(
 # --- identity -----------------------------------------------------------------------------
 
 
-async def bearer_user(authorization: Annotated[str, Header()]) -> str:
-    """The docs' example identity: `Bearer <user id>` (a real app verifies a token)."""
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise HTTPException(401, "bearer token required")
-    return token
-
-
 @pytest.fixture
 async def guarded(store_settings: Any) -> AsyncIterator[httpx.AsyncClient]:
     """A client for an app whose router checks the caller's identity."""
@@ -566,36 +554,10 @@ async def test_identity_refuses_other_users_with_403(
 # --- the same JSON as ADK's api_server ----------------------------------------------------
 
 
-class _NoAgents(BaseAgentLoader):
-    def load_agent(self, agent_name: str) -> Any:
-        raise LookupError(agent_name)
-
-    def list_agents(self) -> list[str]:
-        return []
-
-
-@asynccontextmanager
-async def _adk_api_server(service: BaseSessionService) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of ADK's own api_server app over `service` (no agents)."""
-    with tempfile.TemporaryDirectory() as agents_dir:
-        app = ApiServer(
-            agent_loader=_NoAgents(),
-            session_service=service,
-            memory_service=InMemoryMemoryService(),
-            artifact_service=InMemoryArtifactService(),
-            credential_service=InMemoryCredentialService(),
-            eval_sets_manager=LocalEvalSetsManager(agents_dir=agents_dir),
-            eval_set_results_manager=LocalEvalSetResultsManager(agents_dir=agents_dir),
-            agents_dir=agents_dir,
-        ).get_fast_api_app()
-        async with LifespanManager(app) as manager, client_for(manager) as client:
-            yield client
-
-
 @pytest.fixture
 async def adk_api_server(request: pytest.FixtureRequest) -> AsyncIterator[httpx.AsyncClient]:
     """ADK's own api_server app over the session service given as the fixture's param."""
-    async with _adk_api_server(request.param) as client:
+    async with adk_api_server_client(request.param) as client:
         yield client
 
 
@@ -667,7 +629,7 @@ async def test_same_bytes_as_adk_api_server_on_the_same_database(
     await client.patch(f"{SESSIONS}/s", json={"stateDelta": {"j": 2}})
     await client.post(f"{SESSIONS}/legacy", json={"old": "style"})
 
-    async with _adk_api_server(service) as adk:
+    async with adk_api_server_client(service) as adk:
         for url in [f"{SESSIONS}/s", f"{SESSIONS}/legacy", SESSIONS]:
             ours, theirs = await client.get(url), await adk.get(url)
             assert (ours.status_code, ours.json()) == (theirs.status_code, theirs.json())

@@ -7,7 +7,10 @@ runs its lifespan once per test in its own event loop and stops it when the test
   coverage and fuzzing phases, a fixed seed, bounded examples.
 - `test_stateful`: schemathesis' state machine over OpenAPI links from "create session"
   to get, patch, append event, list events and delete (FastAPI emits no links, so the
-  test adds them to the app's OpenAPI document before schemathesis loads it).
+  test adds them to the app's OpenAPI document before schemathesis loads it). The
+  artifact routes stay out of it: their paths sit under a session's, but artifacts are
+  no sub-resource of a session in ADK (listing those of a deleted session is a 200, as
+  in ADK's api_server), which `use_after_free` would call a deleted resource answering.
 
 Checks (all on, except as noted): not_a_server_error, status_code_conformance,
 content_type_conformance, response_schema_conformance, response_headers_conformance,
@@ -231,7 +234,7 @@ def test_schema_has_the_links(api_schema: OpenApiSchema) -> None:
 @pytest.mark.filterwarnings(GENAI_UNKNOWN_ENUM)
 def test_stateful(api_schema: OpenApiSchema, wipe: Callable[[], None]) -> None:
     """Random walks create -> get/patch/append/list/delete never answer a 500."""
-    base = api_schema.as_state_machine()
+    base = api_schema.exclude(path_regex="/artifacts").as_state_machine()
     answered: set[tuple[str, int]] = set()
 
     class Machine(base):  # type: ignore[valid-type,misc]

@@ -34,6 +34,8 @@ APP = "sec"
 # Routes without a user in the path, and why they need no identity check.
 EXEMPT: dict[tuple[str, str], str] = {
     ("GET", "/health"): "no user in the path: schema version and pool numbers only",
+    ("GET", "/metrics"): "no user in the path: process-wide counts by operation and pool "
+    "numbers, no ids among the labels",
 }
 # A minimal valid body for each route that takes one (by route name).
 BODIES: dict[str, Any] = {
@@ -46,11 +48,17 @@ BODIES: dict[str, Any] = {
         "actions": {"stateDelta": {"k": "evil"}},
     },
     "adk_store:add_session_to_memory": {"sessionId": "s-alice"},
+    "adk_store:save_artifact": {"filename": "evil.txt", "artifact": {"text": "evil"}},
 }
 # Path values that differ from the default (a create must not hit an existing id).
 PATH_OVERRIDES: dict[str, dict[str, str]] = {
     "adk_store:create_session_with_id": {"session_id": "intruder-2"},
+    "adk_store:get_artifact_version_metadata": {"version_id": "0"},
+    "adk_store:load_artifact_version": {"version_id": "latest"},
 }
+# Path parameters the routes share: `{name}` or `{name:convertor}`.
+_PATH_PARAM = re.compile(r"{(\w+)(?::\w+)?}")
+DEFAULT_ARTIFACT = "reports/evil.pdf"
 
 
 async def alice() -> str:
@@ -210,12 +218,16 @@ def test_the_checker_reports_routers_built_without_identity(
 
 
 def _path(route: Route, user_id: str, session_id: str) -> str:
-    values = {"app_name": APP, "user_id": user_id, "session_id": session_id}
+    values = {
+        "app_name": APP,
+        "user_id": user_id,
+        "session_id": session_id,
+        "artifact_name": DEFAULT_ARTIFACT,
+    }
     values.update(PATH_OVERRIDES.get(route.name, {}))
-    names = re.findall(r"{(\w+)}", route.path)
-    missing = [name for name in names if name not in values]
+    missing = [name for name in _PATH_PARAM.findall(route.path) if name not in values]
     assert not missing, f"{route.path}: give the test a value for {missing}"
-    return route.path.format(**{name: values[name] for name in names})
+    return _PATH_PARAM.sub(lambda match: values[match.group(1)], route.path)
 
 
 async def _call(

@@ -19,7 +19,7 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from pydantic import ValidationError
 
-from fastapi_adk_store import ADKStore, StoreSettings
+from fastapi_adk_store import ADKStore, StoreSettings, metrics_router
 from fastapi_adk_store.adk_registry import session_service_from_uri, settings_from_uri
 
 from ._helpers import PoolOptions, client_for, free_port, make_settings
@@ -242,6 +242,24 @@ async def test_a_running_app_never_shows_the_password(
     assert {r.status_code for r in responses} >= {200, 404, 409, 422}
     for response in responses:
         assert_response_clean(f"{response.request.method} {response.request.url}", response)
+    assert_logs_clean(debug_logs)
+
+
+async def test_slow_call_warnings_and_metrics_never_show_the_password(
+    pool_options: PoolOptions, debug_logs: pytest.LogCaptureFixture, slow_threshold: None
+) -> None:
+    """Every call over a tiny ADK_STORE_SLOW_CALL_MS logs a warning; those, /metrics and
+    the rest of the logs are clean."""
+    dsn = with_password(pool_options["dsn"])
+    app = _app(ADKStore(make_settings({**pool_options, "dsn": dsn}, slow_call_ms=0.001)))
+    app.include_router(metrics_router())
+    async with LifespanManager(app) as manager, client_for(manager) as client:
+        await _exercise(client)
+        metrics = await client.get("/metrics")
+    assert metrics.status_code == 200
+    assert_response_clean("/metrics", metrics)
+    slow = [r for r in debug_logs.records if r.getMessage().startswith("slow call: ")]
+    assert len(slow) >= 5, [r.getMessage() for r in debug_logs.records]
     assert_logs_clean(debug_logs)
 
 

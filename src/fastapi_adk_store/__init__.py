@@ -50,6 +50,8 @@ from .sessions.service import AsyncpgSessionService, event_from_record, session_
 from .sessions.sql import SCHEMA_VERSION
 from .sessions.store import SessionStore
 from .settings import StoreSettings
+from .telemetry import configure as configure_telemetry
+from .web.artifacts import artifacts_router
 from .web.deps import (
     ArtifactServiceDep,
     MemoryServiceDep,
@@ -58,6 +60,7 @@ from .web.deps import (
 )
 from .web.health import HealthReport, health_router
 from .web.memory import memory_router
+from .web.metrics import metrics_router
 from .web.models import ErrorCode, ErrorModel
 from .web.plugin import ADKStore, SessionServiceDep, StoreDep, get_session_service, get_store
 from .web.sessions import sessions_router
@@ -106,7 +109,9 @@ __all__ = [
     "StoreError",
     "StoreSettings",
     "StoreUnavailableError",
+    "artifacts_router",
     "build_store",
+    "configure_telemetry",
     "event_from_record",
     "get_artifact_service",
     "get_memory_service",
@@ -114,6 +119,7 @@ __all__ = [
     "get_store",
     "health_router",
     "memory_router",
+    "metrics_router",
     "open_artifact_service",
     "open_memory_service",
     "open_session_service",

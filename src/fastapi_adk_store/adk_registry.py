@@ -144,7 +144,9 @@ def session_service_from_uri(uri: str, **kwargs: Any) -> AsyncpgSessionService:
 
     The schema is created (idempotently, unless `create_tables=false`) before this
     returns; the pool opens on first use, in the server's event loop. ADK's keyword
-    arguments (`agents_dir`) are not needed and ignored.
+    arguments (`agents_dir`) are not needed and ignored. With
+    `artifacts_delete_with_session` (setting or URI option), deleting a session deletes
+    its artifacts (their tables created too).
 
     Raises:
         ConfigurationError: see `settings_from_uri`; or a table name is invalid.
@@ -155,8 +157,11 @@ def session_service_from_uri(uri: str, **kwargs: Any) -> AsyncpgSessionService:
         config = AsyncpgConfig(pool_config=options, extension_config=settings.extension_config())
         return AsyncpgADKStore(config)
 
-    _, pool = _prepared(uri, store_for)
-    return AsyncpgSessionService(AsyncpgADKStore(pool))
+    settings, pool = _prepared(uri, store_for)
+    on_delete = None
+    if settings.artifacts_delete_with_session:  # the artifacts on the same shared pool
+        on_delete = artifact_service_from_uri(uri).delete_session_artifacts
+    return AsyncpgSessionService(AsyncpgADKStore(pool), on_delete=on_delete)
 
 
 def artifact_service_from_uri(uri: str, **kwargs: Any) -> AsyncpgArtifactService:

@@ -25,13 +25,13 @@ from .db.errors import translate_errors
 from .db.pool import FixedPool, PoolSource, check_pool_options, create_pool
 from .defaults import ARTIFACT_CHUNK_BYTES, ARTIFACT_OPTIONS, EXTENSION_KEYS, MAX_ARTIFACT_BYTES
 from .errors import ConfigurationError
-from .memory.records import Embedder, MemoryOptions, SearchMode
+from .memory.records import Embedder, SearchMode
 from .memory.service import AsyncpgMemoryService
-from .memory.sql import MemoryTables
-from .memory.store import MemoryStore
+from .memory.store import MEMORY_OPTION_KEYS, MemoryStore
 from .sessions.seed import AsyncpgADKStore
-from .sessions.service import AsyncpgSessionService
+from .sessions.service import AsyncpgSessionService, OnSessionDelete
 from .settings import StoreSettings, env_name
+from .telemetry import configure as configure_telemetry
 
 __all__ = [
     "AsyncpgConfig",
@@ -125,6 +125,7 @@ def build_store(settings: StoreSettings, *, dsn: str | None = None) -> AsyncpgAD
         ConfigurationError: no DSN and no host is set and no `dsn` is given, or a
             table name or the owner-id column is invalid.
     """
+    configure_telemetry(slow_call_ms=settings.slow_call_ms)
     options = settings.pool_options(dsn=dsn)
     if _needs_embedded(options):
         raise ConfigurationError(
@@ -174,6 +175,7 @@ async def open_store(settings: StoreSettings) -> AsyncIterator[AsyncpgADKStore]:
     The pool opens before the yield, so a wrong DSN or a down server fails here
     (unless `min_size` is 0). The pool and any embedded server close on exit.
     """
+    configure_telemetry(slow_call_ms=settings.slow_call_ms)
     async with _opened(
         settings.pool_options(),
         settings.extension_config(),
@@ -185,7 +187,11 @@ async def open_store(settings: StoreSettings) -> AsyncIterator[AsyncpgADKStore]:
 
 @asynccontextmanager
 async def open_session_service(
-    dsn: str | None = None, *, create_tables: bool = True, **options: Any
+    dsn: str | None = None,
+    *,
+    create_tables: bool = True,
+    on_delete: OnSessionDelete | None = None,
+    **options: Any,
 ) -> AsyncIterator[AsyncpgSessionService]:
     """Open a pool, create the tables (idempotent) and yield the session service.
 
@@ -193,7 +199,8 @@ async def open_session_service(
     `statement_cache_size`, ...) and the table settings of `extension_config["adk"]`
     (`session_table`, `events_table`, `owner_id_column`, `max_event_bytes`, ...). With no
     `dsn` (and no `host`), an embedded PostgreSQL is started (the `embedded` extra). The
-    pool is closed on exit.
+    pool is closed on exit. `on_delete` runs after each `delete_session`, e.g. an artifact
+    service's `delete_session_artifacts`.
 
     Raises:
         ConfigurationError: an unknown option or a bad value.
@@ -204,7 +211,7 @@ async def open_session_service(
     async with _opened(
         options, {"adk": adk}, create_tables=create_tables, embedded_data_dir=None
     ) as store:
-        yield AsyncpgSessionService(store)
+        yield AsyncpgSessionService(store, on_delete=on_delete)
 
 
 @asynccontextmanager
@@ -249,36 +256,17 @@ def kept_embedded_dsn(data_dir: Path) -> str:
     return server.dsn
 
 
-_MEMORY_VALUES = ("search_limit", "text_search_config", "max_text_bytes")
-MEMORY_OPTION_KEYS = frozenset(
-    f"memory_{key}" for key in ("table", "tombstone_table", "schema_table", *_MEMORY_VALUES)
-)
-"""Options of the memory store, beside the pool's (the settings of the same names)."""
-
-
 def build_memory_store(
     pool: PoolSource, options: Mapping[str, Any], embedder: Embedder | None = None
 ) -> MemoryStore:
-    """A memory store over `pool` with these `memory_*` options (defaults for the rest),
+    """A memory store over `pool` with these `memory_*` options (`MEMORY_OPTION_KEYS`),
     with the embedding column of `embedder`'s dimensions when one is given.
 
     Raises:
         ConfigurationError: an unknown option, a bad table name or value.
     """
-    unknown = sorted(set(options) - MEMORY_OPTION_KEYS)
-    if unknown:
-        raise ConfigurationError(f"unknown memory option(s) {', '.join(unknown)}")
-    defaults = MemoryTables()
-    tables = MemoryTables(
-        memories=options.get("memory_table", defaults.memories),
-        tombstones=options.get("memory_tombstone_table", defaults.tombstones),
-        schema_versions=options.get("memory_schema_table", defaults.schema_versions),
-    )
-    given = {key: options[f"memory_{key}"] for key in _MEMORY_VALUES if f"memory_{key}" in options}
     dimensions = None if embedder is None else embedder.dimensions
-    return MemoryStore(
-        pool, tables=tables, options=MemoryOptions(**given, embedding_dimensions=dimensions)
-    )
+    return MemoryStore.from_options(pool, options, dimensions)
 
 
 @asynccontextmanager
@@ -388,7 +376,8 @@ async def artifact_service_on(
     store: AsyncpgADKStore, settings: StoreSettings
 ) -> AsyncpgArtifactService:
     """The artifact service on the session store's pool (the plugin's way): its tables
-    migrated when `settings.create_tables`, else checked (unless `min_size` is 0)."""
+    migrated when `settings.create_tables`, else checked (unless `min_size` is 0). With
+    `artifacts_delete_with_session`, pass it to the session service as its `on_delete`."""
     service = build_artifact_service(store.sessions.pool_source, **settings.artifact_options())
     await service.store.prepare_schema(
         create_tables=settings.create_tables, check_schema=settings.min_size != 0

@@ -38,6 +38,7 @@ __all__ = [
     "POOL_OPTIONS",
     "SCHEMA_TABLE",
     "SESSION_TABLE",
+    "SLOW_CALL_MS",
     "USER_STATE_TABLE",
     "pool_min_size",
 ]
@@ -65,6 +66,8 @@ Python's datetime goes."""
 MAX_PAGE_SIZE: Final = 1000
 """Largest page (sessions or events) a router returns; also its default page size."""
 POOL_MAX_SIZE: Final = 10
+SLOW_CALL_MS: Final = 500.0
+"""A service call slower than this many milliseconds logs a warning (0: never)."""
 EMBEDDED_DATA_DIR: Final = Path(".adk_store_pgdata")
 """Where the embedded PostgreSQL keeps its data when no DSN is set."""
 
@@ -123,6 +126,8 @@ MAX_ARTIFACT_BYTES: Final = 128 * 1024 * 1024
 """Largest artifact payload accepted, in bytes (a text part: its UTF-8 bytes)."""
 ARTIFACT_CHUNK_BYTES: Final = 1024 * 1024
 """Bytes per stored chunk of an artifact payload: what a streaming load holds at once."""
+ARTIFACTS_DELETE_WITH_SESSION: Final = False
+"""Whether deleting a session deletes its session-scoped artifacts too (not `user:` ones)."""
 ARTIFACT_OPTIONS: Final = frozenset({"max_artifact_bytes", "artifact_chunk_bytes"})
 """The artifact service's options beside the pool options (`open_artifact_service`)."""
 

@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .defaults import (
     APP_STATE_TABLE,
+    ARTIFACTS_DELETE_WITH_SESSION,
     EARLIEST_TIMESTAMP,
     EMBEDDED_DATA_DIR,
     EVENTS_TABLE,
@@ -39,6 +40,7 @@ from .defaults import (
     POOL_OPTIONS,
     SCHEMA_TABLE,
     SESSION_TABLE,
+    SLOW_CALL_MS,
     USER_STATE_TABLE,
 )
 
@@ -135,6 +137,10 @@ class StoreSettings(BaseSettings):
     """Data directory of the embedded PostgreSQL used when no DSN or host is set."""
     max_artifact_bytes: int = Field(default=MAX_ARTIFACT_BYTES, gt=0)
     """Largest artifact payload accepted, in bytes; larger saves get 413 (every entry point)."""
+    artifacts_delete_with_session: bool = ARTIFACTS_DELETE_WITH_SESSION
+    """Deleting a session (service or DELETE route) deletes its artifacts, not `user:` ones."""
+    slow_call_ms: float = Field(default=SLOW_CALL_MS, ge=0)
+    """A service call slower than this (milliseconds) logs a warning (0: never; per process)."""
 
     memory_enabled: bool = False
     """Open the memory service (and create its tables) in the plugin's lifespan."""

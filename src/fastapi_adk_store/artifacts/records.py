@@ -19,6 +19,7 @@ __all__ = [
     "USER_SCOPE",
     "ArtifactKey",
     "ArtifactLimits",
+    "Garbage",
     "Kind",
     "NewVersion",
     "SavedVersion",
@@ -62,6 +63,17 @@ class SavedVersion(NamedTuple):
 
     version: int
     create_time: float
+
+
+class Garbage(NamedTuple):
+    """Payloads no version references any more: how many blobs, chunks and bytes."""
+
+    blobs: int = 0
+    chunks: int = 0
+    bytes: int = 0
+
+    def plus(self, other: Garbage) -> Garbage:
+        return Garbage(*(mine + theirs for mine, theirs in zip(self, other, strict=True)))
 
 
 class VersionRecord(NamedTuple):

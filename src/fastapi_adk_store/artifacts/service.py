@@ -31,6 +31,7 @@ from .._adk import (
     is_rewind_tombstone,
     validate_session_id_for_flat_storage,
 )
+from ..telemetry import instrumented
 from .records import USER_SCOPE, ArtifactKey, NewVersion, VersionRecord
 from .store import ArtifactStore
 
@@ -137,11 +138,12 @@ def _is_absent(part: types.Part) -> bool:
 @dataclass(frozen=True)
 class ArtifactStream:
     """A version being read chunk by chunk: its metadata, the Part without its payload,
-    and the payload's bytes (text as UTF-8; nothing for a file part)."""
+    the payload's bytes (text as UTF-8; nothing for a file part) and their count."""
 
     version: ArtifactVersion
     part: types.Part
     chunks: AsyncIterator[bytes]
+    size: int = 0
 
 
 class AsyncpgArtifactService(BaseArtifactService):
@@ -155,6 +157,7 @@ class AsyncpgArtifactService(BaseArtifactService):
         return self._store
 
     @override
+    @instrumented
     async def save_artifact(
         self,
         *,
@@ -177,6 +180,7 @@ class AsyncpgArtifactService(BaseArtifactService):
             validate_session_id_for_flat_storage(session_id)
         return artifact_key(app_name, user_id, filename, session_id)
 
+    @instrumented
     async def save_artifact_stream(
         self,
         *,
@@ -202,6 +206,7 @@ class AsyncpgArtifactService(BaseArtifactService):
         return (await self._store.save_stream(key, new, chunks)).version
 
     @override
+    @instrumented
     async def load_artifact(
         self,
         *,
@@ -237,6 +242,7 @@ class AsyncpgArtifactService(BaseArtifactService):
         key = artifact_key(parsed.app_name, parsed.user_id, parsed.filename, parsed.session_id)
         return key, parsed.version
 
+    @instrumented
     @asynccontextmanager
     async def open_artifact_stream(
         self,
@@ -267,9 +273,12 @@ class AsyncpgArtifactService(BaseArtifactService):
             if record.size == 0 and _is_absent(_part(record, empty)):
                 yield None
                 return
-            yield ArtifactStream(_artifact_version(key, record), _part(record, None), chunks)
+            yield ArtifactStream(
+                _artifact_version(key, record), _part(record, None), chunks, record.size
+            )
 
     @override
+    @instrumented
     async def list_artifact_keys(
         self, *, app_name: str, user_id: str, session_id: str | None = None
     ) -> list[str]:
@@ -280,6 +289,7 @@ class AsyncpgArtifactService(BaseArtifactService):
         return await self._store.list_keys(app_name, user_id, session_id or USER_SCOPE)
 
     @override
+    @instrumented
     async def delete_artifact(
         self,
         *,
@@ -290,7 +300,23 @@ class AsyncpgArtifactService(BaseArtifactService):
     ) -> None:
         await self._store.delete(artifact_key(app_name, user_id, filename, session_id))
 
+    @instrumented
+    async def delete_session_artifacts(
+        self, *, app_name: str, user_id: str, session_id: str
+    ) -> int:
+        """Delete the session's artifacts (every version; the user's `user:` ones stay)
+        and the bytes no other version holds; how many versions went. An id no artifact
+        could be saved under deletes nothing. The session service's `on_delete` hook."""
+        try:
+            artifact_util.validate_path_segment(app_name, "app_name")
+            artifact_util.validate_path_segment(user_id, "user_id")
+            artifact_util.validate_path_segment(session_id, "session_id")
+        except InputValidationError:
+            return 0
+        return await self._store.delete_scope(app_name, user_id, session_id)
+
     @override
+    @instrumented
     async def list_versions(
         self,
         *,
@@ -303,6 +329,7 @@ class AsyncpgArtifactService(BaseArtifactService):
         return await self._store.list_version_numbers(key)
 
     @override
+    @instrumented
     async def list_artifact_versions(
         self,
         *,
@@ -315,6 +342,7 @@ class AsyncpgArtifactService(BaseArtifactService):
         return [_artifact_version(key, record) for record in await self._store.list_versions(key)]
 
     @override
+    @instrumented
     async def get_artifact_version(
         self,
         *,

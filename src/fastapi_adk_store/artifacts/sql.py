@@ -80,8 +80,16 @@ _GET_CHUNKS: Final = "SELECT data FROM {chunks} WHERE blob_id = :blob_id ORDER B
 _COLLECT_BLOB: Final = """
 DELETE FROM {blobs} b
 WHERE b.id = :blob_id AND NOT EXISTS (SELECT 1 FROM {versions} v WHERE v.blob_id = b.id)
+RETURNING b.chunks, b.size
 """
 _BLOBS_BY_ID: Final = "SELECT id, sha256 FROM {blobs} WHERE id = ANY(:blob_ids) ORDER BY sha256"
+_COUNT_GARBAGE: Final = """
+SELECT count(*) AS blobs, COALESCE(sum(b.chunks), 0)::bigint AS chunks,
+       COALESCE(sum(b.size), 0)::bigint AS bytes
+FROM {blobs} b
+WHERE b.sha256 IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM {versions} v WHERE v.blob_id = b.id)
+"""
 _UNREFERENCED_BLOBS: Final = """
 SELECT b.id, b.sha256 FROM {blobs} b
 WHERE b.sha256 IS NOT NULL
@@ -124,6 +132,11 @@ WHERE app_name = :app_name AND user_id = :user_id AND session_id IN (:session_id
 ORDER BY 1
 """
 _DELETE_VERSIONS: Final = "DELETE FROM {versions} WHERE {key_is} RETURNING blob_id"
+_SCOPE_IS: Final = "app_name = :app_name AND user_id = :user_id AND session_id = :session_id"
+_SCOPE_FILENAMES: Final = (
+    'SELECT DISTINCT filename COLLATE "C" AS filename FROM {versions} WHERE {scope_is} ORDER BY 1'
+)
+_DELETE_SCOPE: Final = "DELETE FROM {versions} WHERE {scope_is} RETURNING blob_id"
 _COUNT_BLOBS: Final = "SELECT count(*) FROM {blobs}"
 
 
@@ -142,12 +155,15 @@ class ArtifactStatements:
     collect_blob: Statement
     blobs_by_id: Statement
     unreferenced_blobs: Statement
+    count_garbage: Statement
     insert_version: Statement
     get_version: Statement
     list_versions: Statement
     list_version_numbers: Statement
     list_keys: Statement
     delete_versions: Statement
+    scope_filenames: Statement
+    delete_scope: Statement
     count_blobs: Statement
 
 
@@ -161,6 +177,7 @@ def build_statements(tables: ArtifactTables) -> ArtifactStatements:
         **tables.quoted(),
         "versions_by_blob_index": quote_identifier(f"{unqualified(tables.versions)}_by_blob"[:63]),
         "key_is": _KEY_IS,
+        "scope_is": _SCOPE_IS,
         "v_key_is": _V_KEY_IS,
         "version_columns": _VERSION_COLUMNS,
     }
@@ -185,11 +202,14 @@ def build_statements(tables: ArtifactTables) -> ArtifactStatements:
         collect_blob=statement(_COLLECT_BLOB),
         blobs_by_id=statement(_BLOBS_BY_ID),
         unreferenced_blobs=statement(_UNREFERENCED_BLOBS),
+        count_garbage=statement(_COUNT_GARBAGE),
         insert_version=statement(_INSERT_VERSION),
         get_version=statement(_GET_VERSION),
         list_versions=statement(_LIST_VERSIONS),
         list_version_numbers=statement(_LIST_VERSION_NUMBERS),
         list_keys=statement(_LIST_KEYS),
         delete_versions=statement(_DELETE_VERSIONS),
+        scope_filenames=statement(_SCOPE_FILENAMES),
+        delete_scope=statement(_DELETE_SCOPE),
         count_blobs=statement(_COUNT_BLOBS),
     )

@@ -19,6 +19,7 @@ from ..db.pool import PooledStore, PoolSource
 from .records import (
     ArtifactKey,
     ArtifactLimits,
+    Garbage,
     NewVersion,
     SavedVersion,
     VersionRecord,
@@ -147,7 +148,9 @@ class ArtifactStore(PooledStore):
         if existing is not None:
             return existing
         step = self.limits.chunk_bytes
-        pieces = [data[at : at + step] for at in range(0, len(data), step)] or [b""]
+        # Views, not copies: a save holds the payload once (asyncpg sends any buffer).
+        view = memoryview(data)
+        pieces = [view[at : at + step] for at in range(0, len(data), step)] or [view]
         blob_id: int = await connection.fetchval(
             self._sql.new_blob.text,
             *self._sql.new_blob.args(sha256=digest, size=len(data), chunks=len(pieces)),
@@ -268,29 +271,55 @@ class ArtifactStore(PooledStore):
         async with self._connection() as connection, connection.transaction():
             await self._lock_key(connection, key)
             rows = await connection.fetch(statement.text, *statement.args(**key._asdict()))
-            blob_ids = sorted({row["blob_id"] for row in rows if row["blob_id"] is not None})
-            if blob_ids:
-                blobs = await connection.fetch(self._sql.blobs_by_id.text, blob_ids)
-                for blob in blobs:
-                    await self._collect(connection, blob["id"], blob["sha256"])
+            await self._collect_all(connection, [row["blob_id"] for row in rows])
             return len(rows)
 
-    async def _collect(self, connection: asyncpg.Connection, blob_id: int, sha256: bytes) -> bool:
-        await self._lock_blob(connection, sha256)
-        status: str = await connection.execute(self._sql.collect_blob.text, blob_id)
-        return status.endswith(" 1")
+    async def delete_scope(self, app_name: str, user_id: str, session_id: str) -> int:
+        """Delete every version of every filename in one scope (a session's), and the
+        blobs left unreferenced, in one transaction; how many versions went."""
+        scope = {"app_name": app_name, "user_id": user_id, "session_id": session_id}
+        filenames, delete = self._sql.scope_filenames, self._sql.delete_scope
+        async with self._connection() as connection, connection.transaction():
+            names = await connection.fetch(filenames.text, *filenames.args(**scope))
+            for row in names:  # in filename order: two scope deletes lock alike
+                await self._lock_key(connection, ArtifactKey(**scope, filename=row["filename"]))
+            rows = await connection.fetch(delete.text, *delete.args(**scope))
+            await self._collect_all(connection, [row["blob_id"] for row in rows])
+            return len(rows)
 
-    async def collect_garbage(self, batch: int = 100) -> int:
-        """Delete blobs no version points at (left by an interrupted delete); the count."""
-        collected = 0
+    async def _collect_all(self, connection: asyncpg.Connection, ids: list[int | None]) -> None:
+        """Collect these blobs where unreferenced now, in sha256 order (the lock order)."""
+        blob_ids = sorted({blob_id for blob_id in ids if blob_id is not None})
+        if blob_ids:
+            for blob in await connection.fetch(self._sql.blobs_by_id.text, blob_ids):
+                await self._collect(connection, blob["id"], blob["sha256"])
+
+    async def _collect(
+        self, connection: asyncpg.Connection, blob_id: int, sha256: bytes
+    ) -> Garbage:
+        """Delete the blob if no version references it (under its lock); what went."""
+        await self._lock_blob(connection, sha256)
+        row = await connection.fetchrow(self._sql.collect_blob.text, blob_id)
+        return Garbage() if row is None else Garbage(1, row["chunks"], row["size"])
+
+    async def garbage(self) -> Garbage:
+        """What `collect_garbage` would delete now (`purge --dry-run`)."""
+        async with self._connection() as connection:
+            row = await connection.fetchrow(self._sql.count_garbage.text)
+        return Garbage(row["blobs"], row["chunks"], row["bytes"])
+
+    async def collect_garbage(self, batch: int = 100) -> Garbage:
+        """Delete the blobs no version references (left by an interrupted delete, or by
+        deleted sessions' rows); what was deleted. A batch per transaction."""
+        collected = Garbage()
         while True:
-            done = 0
+            done = Garbage()
             async with self._connection() as connection, connection.transaction():
                 blobs = await connection.fetch(self._sql.unreferenced_blobs.text, batch)
                 for blob in blobs:
-                    done += await self._collect(connection, blob["id"], blob["sha256"])
-            collected += done
-            if len(blobs) < batch or done == 0:  # done 0: all re-referenced meanwhile
+                    done = done.plus(await self._collect(connection, blob["id"], blob["sha256"]))
+            collected = collected.plus(done)
+            if len(blobs) < batch or done.blobs == 0:  # 0: all re-referenced meanwhile
                 return collected
 
     async def blob_count(self) -> int:

@@ -18,12 +18,14 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from ..artifacts.store import ArtifactStore
 from ..compose import build_artifact_service, build_memory_store, open_store_unchecked
-from ..errors import StoreError
+from ..errors import SchemaMissingError, StoreError
 from ..memory.maintenance import MemoryMaintenance
 from ..sessions.maintenance import SessionMaintenance
 from ..sessions.seed import AsyncpgADKStore
 from ..settings import StoreSettings
+from ..telemetry import logger as room_logger
 from .transfer import run_import
 
 __all__ = ["app", "main"]
@@ -37,6 +39,7 @@ app = typer.Typer(
 )
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
+logger = room_logger("cli")
 T = TypeVar("T")
 
 Dsn = Annotated[
@@ -98,6 +101,8 @@ def run(
     try:
         return _run(opened())
     except (StoreError, OSError) as error:
+        kind = type(error).__name__  # the class only: the message may hold a secret
+        logger.info("command failed: %s", kind, extra={"kind": kind})
         fail(_scrubbed(str(error), settings))
 
 
@@ -205,24 +210,59 @@ def purge(
     dsn: Dsn = None,
     dry_run: DryRun = False,
 ) -> None:
-    """Delete sessions (and their events) not updated for --older-than, and memories of
-    events older than that (when the memory tables exist). Never automatic."""
+    """Delete sessions (and their events) not updated for --older-than, then the artifact
+    bytes no version references any more, and memories of events older than the cutoff
+    (when the memory tables exist). Never automatic.
+
+    With ADK_STORE_ARTIFACTS_DELETE_WITH_SESSION, each purged session's artifacts too.
+    """
     seconds = _duration(older_than)
 
     async def work(store: AsyncpgADKStore, settings: StoreSettings) -> None:
         await store.sessions.check_schema()
+        artifacts = await _artifact_store(store)
+        versions = 0
+
+        async def delete_artifacts(*, app_name: str, user_id: str, session_id: str) -> None:
+            nonlocal versions
+            assert artifacts is not None
+            versions += await artifacts.delete_scope(app_name, user_id, session_id)
+
+        with_artifacts = artifacts is not None and settings.artifacts_delete_with_session
         counts = await SessionMaintenance(store.sessions).purge(
-            older_than=seconds, app_name=app_name, dry_run=dry_run
+            older_than=seconds,
+            app_name=app_name,
+            dry_run=dry_run,
+            on_delete=delete_artifacts if with_artifacts else None,
         )
         verb = "would remove" if dry_run else "removed"
-        out.print(f"{verb} {counts.sessions} session(s), {counts.events} event(s)")
-        pool = store.sessions.pool_source
-        memory = MemoryMaintenance(build_memory_store(pool, settings.memory_options()))
+        also = f", {versions} artifact version(s)" if with_artifacts and not dry_run else ""
+        out.print(f"{verb} {counts.sessions} session(s), {counts.events} event(s){also}")
+        if artifacts is not None:
+            garbage = await (artifacts.garbage() if dry_run else artifacts.collect_garbage())
+            out.print(
+                f"{verb} {garbage.blobs} unreferenced artifact blob(s), {garbage.chunks} "
+                f"chunk(s), {_size(garbage.bytes)}",
+                highlight=False,
+            )
+        memory = MemoryMaintenance(
+            build_memory_store(store.sessions.pool_source, settings.memory_options())
+        )
         if await memory.tables_exist():
             gone = await memory.purge(older_than=seconds, app_name=app_name, dry_run=dry_run)
             out.print(f"{verb} {gone} memories")
 
     run(dsn, work)
+
+
+async def _artifact_store(store: AsyncpgADKStore) -> ArtifactStore | None:
+    """The artifact store on the sessions' pool, or None when its tables are absent."""
+    artifacts = build_artifact_service(store.sessions.pool_source).store
+    try:
+        await artifacts.check_schema()
+    except SchemaMissingError:
+        return None
+    return artifacts
 
 
 @app.command()

@@ -16,7 +16,7 @@ from ..errors import EmbeddedServerError
 
 __all__ = ["EmbeddedPostgres", "embedded_dsn"]
 
-logger = logging.getLogger("fastapi_adk_store")
+logger = logging.getLogger("fastapi_adk_store.db")
 
 
 @contextmanager

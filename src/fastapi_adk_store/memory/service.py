@@ -21,6 +21,7 @@ from typing_extensions import override
 
 from .._adk import format_memory_timestamp
 from ..errors import ConfigurationError
+from ..telemetry import instrumented
 from .records import (
     ENTRY_SESSION_ID,
     Embedder,
@@ -149,12 +150,14 @@ class AsyncpgMemoryService(BaseMemoryService):
         self.search_mode: SearchMode = search_mode
 
     @override
+    @instrumented
     async def add_session_to_memory(self, session: Session) -> None:
         await self._add_events(
             UserKey(session.app_name, session.user_id), session.id, session.events, None
         )
 
     @override
+    @instrumented
     async def add_events_to_memory(
         self,
         *,
@@ -197,6 +200,7 @@ class AsyncpgMemoryService(BaseMemoryService):
         return {m.memory_id: v for m, v in zip(todo, vectors, strict=True)}
 
     @override
+    @instrumented
     async def add_memory(
         self,
         *,
@@ -211,6 +215,7 @@ class AsyncpgMemoryService(BaseMemoryService):
         await self.store.upsert(user, ENTRY_SESSION_ID, MemoryKind.ENTRY, new, embeddings)
 
     @override
+    @instrumented
     async def search_memory(
         self, *, app_name: str, user_id: str, query: str
     ) -> SearchMemoryResponse:
@@ -223,20 +228,24 @@ class AsyncpgMemoryService(BaseMemoryService):
         return SearchMemoryResponse(memories=[entry_from_record(r) for r in records])
 
     @override
+    @instrumented
     async def delete_memory(
         self, *, app_name: str, user_id: str, memory_id: str | None = None
     ) -> None:
         if memory_id:
             await self.store.delete_memory(UserKey(app_name, user_id), memory_id)
 
+    @instrumented
     async def delete_session_memories(self, *, app_name: str, user_id: str, session_id: str) -> int:
         """Delete one session's memories; the number deleted. Adding it again restores them."""
         return await self.store.delete_session(UserKey(app_name, user_id), session_id)
 
+    @instrumented
     async def delete_user_memories(self, *, app_name: str, user_id: str) -> int:
         """Forget a user in an app (memories and tombstones); the number deleted."""
         return await self.store.delete_user(UserKey(app_name, user_id))
 
+    @instrumented
     async def close(self) -> None:
         """Close the store's pool if it opened it."""
         await self.store.close()

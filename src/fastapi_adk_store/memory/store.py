@@ -21,7 +21,13 @@ from .search_sql import SearchStatements, VectorStatements, build_search_stateme
 from .sql import MemoryStatements, MemoryTables, build_statements
 from .terms import QueryTerms, indexed_text, query_terms
 
-__all__ = ["RRF_K", "MemoryStore"]
+__all__ = ["MEMORY_OPTION_KEYS", "RRF_K", "MemoryStore"]
+
+_MEMORY_VALUES = ("search_limit", "text_search_config", "max_text_bytes")
+MEMORY_OPTION_KEYS = frozenset(
+    f"memory_{key}" for key in ("table", "tombstone_table", "schema_table", *_MEMORY_VALUES)
+)
+"""Options of the memory store, beside the pool's (the settings of the same names)."""
 
 RRF_K = 60
 """Reciprocal rank fusion's constant: a memory at position p of a list scores 1/(k + p)."""
@@ -72,6 +78,29 @@ class MemoryStore(PooledStore):
         super().__init__(pool, missing_table=self.tables.memories, migrator=self._sql.migrator)
         self.index_names = self._sql.indexes
         self._vector_sql: VectorStatements | None = None
+
+    @classmethod
+    def from_options(
+        cls, pool: PoolSource, options: Mapping[str, Any], embedding_dimensions: int | None
+    ) -> MemoryStore:
+        """A store with these `memory_*` options (`MEMORY_OPTION_KEYS`; defaults for the
+        rest) and, with `embedding_dimensions`, semantic search.
+
+        Raises:
+            ConfigurationError: an unknown option, a bad table name or value.
+        """
+        unknown = sorted(set(options) - MEMORY_OPTION_KEYS)
+        if unknown:
+            raise ConfigurationError(f"unknown memory option(s) {', '.join(unknown)}")
+        defaults = MemoryTables()
+        tables = MemoryTables(
+            memories=options.get("memory_table", defaults.memories),
+            tombstones=options.get("memory_tombstone_table", defaults.tombstones),
+            schema_versions=options.get("memory_schema_table", defaults.schema_versions),
+        )
+        given = {k: options[f"memory_{k}"] for k in _MEMORY_VALUES if f"memory_{k}" in options}
+        memory = MemoryOptions(**given, embedding_dimensions=embedding_dimensions)
+        return cls(pool, tables=tables, options=memory)
 
     @property
     def statements(self) -> MemoryStatements:

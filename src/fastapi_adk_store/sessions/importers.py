@@ -43,7 +43,7 @@ from .store import SessionStore
 
 __all__ = ["ImportCounts", "ProgressCallback", "SourceKind", "import_sessions"]
 
-logger = logging.getLogger("fastapi_adk_store.import")
+logger = logging.getLogger("fastapi_adk_store.sessions")
 
 ProgressCallback = Callable[[int, int], None]
 """Called with (sessions done, sessions in the source) before the first batch and after

@@ -14,6 +14,7 @@ import asyncpg
 from ..db.pool import PooledStore
 from ..db.statements import Statement
 from ..errors import SchemaMissingError, SchemaOutdatedError
+from .records import OnSessionDelete
 from .sql import SCHEMA_VERSION
 from .store import SessionStore
 
@@ -31,7 +32,8 @@ SELECT (SELECT count(*) FROM doomed) AS sessions,
           ON e.app_name = d.app_name AND e.user_id = d.user_id AND e.session_id = d.id)
            AS events
 """
-# One batch: its events are counted, then the sessions deleted (events go by cascade).
+# One batch: its events are counted, then the sessions deleted (events go by cascade);
+# the keys of the deleted sessions come back, for the `on_delete` hook.
 _PURGE_BATCH: Final = """
 WITH doomed AS ({doomed} LIMIT :batch_size FOR UPDATE SKIP LOCKED),
 counted AS (
@@ -40,9 +42,10 @@ counted AS (
 ), gone AS (
     DELETE FROM {sessions} t USING doomed d
     WHERE t.app_name = d.app_name AND t.user_id = d.user_id AND t.id = d.id
-    RETURNING 1
+    RETURNING t.app_name, t.user_id, t.id
 )
-SELECT (SELECT count(*) FROM gone) AS sessions, (SELECT events FROM counted) AS events
+SELECT (SELECT events FROM counted) AS events,
+       ARRAY(SELECT ARRAY[g.app_name, g.user_id, g.id] FROM gone g) AS keys
 """
 _TABLE_STATS: Final = """
 SELECT t.name, (SELECT reltuples::bigint FROM pg_class WHERE oid = t.oid) AS estimated_rows,
@@ -124,22 +127,29 @@ class SessionMaintenance(PooledStore):
         app_name: str | None = None,
         dry_run: bool = False,
         batch_size: int = 1000,
+        on_delete: OnSessionDelete | None = None,
     ) -> PurgeCounts:
         """Delete sessions (with their events) last updated more than `older_than`
-        seconds ago, in batches of `batch_size`, each its own transaction."""
+        seconds ago, in batches of `batch_size`, each its own transaction; `on_delete`
+        runs for each deleted session once its batch is committed."""
         cutoff = datetime.now(UTC).timestamp() - older_than
         where = {"cutoff": cutoff, "app_name": app_name}
-        async with self._connection() as connection:
-            if dry_run:
+        if dry_run:
+            async with self._connection() as connection:
                 row = await connection.fetchrow(self._count.text, *self._count.args(**where))
-                return PurgeCounts(row["sessions"], row["events"])
-            sessions = events = 0
-            args = self._purge.args(**where, batch_size=batch_size)
-            while True:
+            return PurgeCounts(row["sessions"], row["events"])
+        sessions = events = 0
+        args = self._purge.args(**where, batch_size=batch_size)
+        while True:
+            async with self._connection() as connection:  # given back before the hooks run
                 row = await connection.fetchrow(self._purge.text, *args)
-                sessions, events = sessions + row["sessions"], events + row["events"]
-                if row["sessions"] < batch_size:
-                    return PurgeCounts(sessions, events)
+            keys = row["keys"]  # [[app_name, user_id, id], ...]
+            sessions, events = sessions + len(keys), events + row["events"]
+            if on_delete is not None:
+                for app, user, session_id in keys:
+                    await on_delete(app_name=app, user_id=user, session_id=session_id)
+            if len(keys) < batch_size:
+                return PurgeCounts(sessions, events)
 
     async def stats(self) -> StoreStats:
         """Row estimates, sizes, the oldest and newest session, sessions per app."""

@@ -5,7 +5,7 @@ Nothing here knows ADK's objects; the service turns records into ADK sessions an
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -32,6 +32,7 @@ __all__ = [
     "EventRecord",
     "LoadedSession",
     "NewEvent",
+    "OnSessionDelete",
     "Page",
     "SessionCursor",
     "SessionKey",
@@ -217,6 +218,13 @@ class SessionLimits:
         return where or (
             f"event: nested deeper than {self.max_json_depth} levels (ADK_STORE_MAX_JSON_DEPTH)"
         )
+
+
+class OnSessionDelete(Protocol):
+    """What runs after a session is deleted (e.g. deleting its artifacts): called with
+    the session's key, also when the session was already gone, so a retry completes."""
+
+    def __call__(self, *, app_name: str, user_id: str, session_id: str) -> Awaitable[object]: ...
 
 
 class SessionKey(NamedTuple):

@@ -23,10 +23,12 @@ from typing_extensions import override
 
 from .._adk import extract_state_delta
 from ..errors import SessionNotFoundError, StaleSessionError
+from ..telemetry import count_retry, instrumented
 from .records import (
     EventCursor,
     EventRecord,
     NewEvent,
+    OnSessionDelete,
     Page,
     SessionCursor,
     SessionKey,
@@ -40,6 +42,7 @@ from .store import SessionStore
 __all__ = [
     "APPEND_ATTEMPTS",
     "AsyncpgSessionService",
+    "OnSessionDelete",
     "event_from_record",
     "session_from_record",
 ]
@@ -97,17 +100,23 @@ class AsyncpgSessionService(BaseSessionService):
     Stale copies are detected across processes by a revision counter checked in the
     statement that writes: of concurrent appends from one revision exactly one wins,
     the others raise `StaleSessionError`. Takes the keyed `SessionStore`, or the seed's
-    `AsyncpgADKStore` (whose `.sessions` it then uses).
+    `AsyncpgADKStore` (whose `.sessions` it then uses). `on_delete` runs after each
+    `delete_session` (the composition root passes the artifact service's
+    `delete_session_artifacts` when ADK_STORE_ARTIFACTS_DELETE_WITH_SESSION is on).
     """
 
-    def __init__(self, store: SessionStore | AsyncpgADKStore) -> None:
+    def __init__(
+        self, store: SessionStore | AsyncpgADKStore, *, on_delete: OnSessionDelete | None = None
+    ) -> None:
         self._store = store.sessions if isinstance(store, AsyncpgADKStore) else store
+        self._on_delete = on_delete
 
     @property
     def store(self) -> SessionStore:
         return self._store
 
     @override
+    @instrumented
     async def create_session(
         self,
         *,
@@ -124,6 +133,7 @@ class AsyncpgSessionService(BaseSessionService):
         return session_from_record(record)
 
     @override
+    @instrumented
     async def get_session(
         self,
         *,
@@ -142,6 +152,7 @@ class AsyncpgSessionService(BaseSessionService):
         return session_from_record(loaded.record, _events_from_texts(loaded.event_texts))
 
     @override
+    @instrumented
     async def list_sessions(
         self, *, app_name: str, user_id: str | None = None
     ) -> ListSessionsResponse:
@@ -149,14 +160,21 @@ class AsyncpgSessionService(BaseSessionService):
         return ListSessionsResponse(sessions=[session_from_record(record) for record in records])
 
     @override
+    @instrumented
     async def delete_session(self, *, app_name: str, user_id: str, session_id: str) -> None:
-        await self._store.delete(SessionKey(app_name, user_id, session_id.strip()))
+        """Delete the session and its events, then run `on_delete` (if given)."""
+        key = SessionKey(app_name, user_id, session_id.strip())
+        await self._store.delete(key)
+        if self._on_delete is not None:
+            await self._on_delete(app_name=app_name, user_id=user_id, session_id=key.session_id)
 
     @override
+    @instrumented
     async def get_user_state(self, *, app_name: str, user_id: str) -> dict[str, Any]:
         return await self._store.user_state(app_name, user_id)
 
     @override
+    @instrumented
     async def append_event(self, session: Session, event: Event) -> Event:
         if event.partial:
             return event
@@ -182,6 +200,7 @@ class AsyncpgSessionService(BaseSessionService):
 
     # --- beyond BaseSessionService: what the router needs ---------------------------------
 
+    @instrumented
     async def create_session_with_events(
         self,
         *,
@@ -216,6 +235,7 @@ class AsyncpgSessionService(BaseSessionService):
             self._committed(session, stored, revision)
         return session
 
+    @instrumented
     async def append_to_latest(
         self,
         *,
@@ -245,8 +265,10 @@ class AsyncpgSessionService(BaseSessionService):
             except StaleSessionError:
                 if attempt == APPEND_ATTEMPTS:
                     raise
+                count_retry("sessions", "append_to_latest")
         raise AssertionError("unreachable")
 
+    @instrumented
     async def list_sessions_page(
         self,
         *,
@@ -260,6 +282,7 @@ class AsyncpgSessionService(BaseSessionService):
         page = Page.of(records, limit, SessionCursor.after)
         return Page([session_from_record(record) for record in page.items], page.next)
 
+    @instrumented
     async def list_events_page(
         self,
         *,

@@ -1,6 +1,6 @@
 """ADK's JSON: sessions and events rendered as ADK's api_server renders them (camelCase,
 no None fields, credential secrets redacted, ADK's internal metadata left out), and
-events read from request bodies without google-genai's crashes on odd input."""
+events and Parts read from request bodies without google-genai's crashes on odd input."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ from typing import Annotated, Any, Union, get_args, get_origin
 
 from google.adk.events.event import Event
 from google.adk.sessions.session import Session
+from google.genai import types
 from pydantic import BaseModel, ValidatorFunctionWrapHandler, WrapValidator
 from pydantic_core import PydanticCustomError
 
 from .._adk import public_event, public_session, redact_credential_secrets
 
-__all__ = ["EventBody", "event_json", "session_json"]
+__all__ = ["EventBody", "PartBody", "event_json", "session_json"]
 
 
 def session_json(session: Session) -> Any:
@@ -90,21 +91,28 @@ def _enum_error(where: str) -> PydanticCustomError:
     )
 
 
-def _validate_event(value: Any, handler: ValidatorFunctionWrapHandler) -> Event:
-    """ADK's Event validation, with genai's enum quirks made a 422.
+def _genai_validator(model: type[BaseModel], name: str) -> WrapValidator:
+    """ADK's (google-genai's) validation of `model`, with genai's enum quirks made a 422.
 
     google-genai's case-insensitive enums call `.upper()` on what they are given, so a
     number, list or object there raises AttributeError instead of a validation error;
     and an unknown string becomes a made-up member instead of an error.
     """
-    try:
-        event: Event = handler(value)
-    except (AttributeError, TypeError) as error:
-        raise _enum_error(_misfit(Event, value, "event") or "event") from error
-    if where := _unknown_enum(event, "event"):
-        raise _enum_error(where)
-    return event
+
+    def validate(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        try:
+            validated = handler(value)
+        except (AttributeError, TypeError) as error:
+            raise _enum_error(_misfit(model, value, name) or name) from error
+        if where := _unknown_enum(validated, name):
+            raise _enum_error(where)
+        return validated
+
+    return WrapValidator(validate)
 
 
-EventBody = Annotated[Event, WrapValidator(_validate_event)]
+EventBody = Annotated[Event, _genai_validator(Event, "event")]
 """An ADK `Event` in a request body: bad input is a 422 naming the field, never a 500."""
+
+PartBody = Annotated[types.Part, _genai_validator(types.Part, "part")]
+"""A google-genai `Part` in a request body (an artifact): bad input is a 422, as events."""

@@ -1,6 +1,7 @@
 """Domain errors -> HTTP answers, in one place; routes built with `StoreRoute` use it.
 
-404 missing, 409 duplicate or stale, 413 too large, 422 invalid (FastAPI's shape),
+400 an id or artifact ADK's artifact services refuse, 404 missing, 409 duplicate or
+stale, 413 too large, 422 invalid (FastAPI's shape),
 503 with `Retry-After` when PostgreSQL cannot be reached; never a 500 for bad input.
 """
 
@@ -11,12 +12,14 @@ from typing import Any, NoReturn
 
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, APIRouter
+from google.adk.errors.input_validation_error import InputValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
 from ..errors import (
+    ArtifactTooLargeError,
     EventAlreadyExistsError,
     EventTooLargeError,
     InvalidValueError,
@@ -26,17 +29,28 @@ from ..errors import (
     StaleSessionError,
     StoreUnavailableError,
 )
+from ..telemetry import logger as room_logger
 from .models import ErrorCode, ErrorModel
 
-__all__ = ["RETRY_AFTER_SECONDS", "Failure", "StoreRoute", "error_responses", "invalid"]
+__all__ = [
+    "RETRY_AFTER_SECONDS",
+    "Failure",
+    "StoreRoute",
+    "error_responses",
+    "invalid",
+    "store_route",
+]
 
 RETRY_AFTER_SECONDS = 5
+logger = room_logger("web")
 
 _DESCRIPTIONS: Mapping[int, str] = {
+    400: "An id, filename or artifact ADK's artifact services refuse (e.g. `..` in an id).",
     403: "The path's user is not the caller (`identity` dependency).",
-    404: "No such session.",
+    404: "No such session (or artifact version).",
     409: "The session (or event) exists already, or a concurrent write won.",
-    413: "The event is larger than `ADK_STORE_MAX_EVENT_BYTES`.",
+    413: "The event (artifact) is larger than `ADK_STORE_MAX_EVENT_BYTES` "
+    "(`ADK_STORE_MAX_ARTIFACT_BYTES`).",
     503: "PostgreSQL cannot be reached, or the tables are missing; retry after `Retry-After`.",
 }
 _RETRY_LATER = {"Retry-After": str(RETRY_AFTER_SECONDS)}
@@ -53,6 +67,25 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         status: {"model": ErrorModel, "description": _DESCRIPTIONS[status]}
         for status in (*statuses, 503)
     }
+
+
+def store_route(
+    router: APIRouter, method: str, path: str, name: str, model: Any, *statuses: int, **extra: Any
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a route: `adk_store:<name>`, the response model for OpenAPI, its errors.
+
+    Routes answer with JSONResponses they render themselves, so the model only documents
+    the body. `extra` goes to `router.api_route` (`deprecated=`, `openapi_extra=`, ...).
+    """
+    return router.api_route(
+        path,
+        methods=[method.upper()],
+        name=f"adk_store:{name}",
+        response_model=model,
+        response_model_exclude_none=True,
+        responses=error_responses(*statuses),
+        **extra,
+    )
 
 
 class Failure(Exception):
@@ -92,7 +125,23 @@ def _failure(error: Exception) -> Failure | None:
         return Failure(413, ErrorCode.EVENT_TOO_LARGE, str(error))
     if isinstance(error, SessionNotFoundError):
         return Failure(404, ErrorCode.SESSION_NOT_FOUND, "Session not found")
+    if isinstance(error, ArtifactTooLargeError):
+        return Failure(413, ErrorCode.ARTIFACT_TOO_LARGE, str(error))
+    if isinstance(error, InputValidationError):  # ADK api_server's answer on save
+        return Failure(400, ErrorCode.INVALID_ARTIFACT_INPUT, str(error))
     return None
+
+
+def _unavailable(request: Request, failure: Failure, error: Exception) -> None:
+    """One warning per 503: the route and the error class (never its message or the DSN)."""
+    route = getattr(request.scope.get("route"), "name", None)
+    logger.warning(
+        "503 %s on %s: %s",
+        failure.code.value,
+        route,
+        type(error).__name__,
+        extra={"route": route, "status": 503, "code": failure.code.value},
+    )
 
 
 def invalid(loc: Sequence[str | int], message: str, value: Any) -> NoReturn:
@@ -129,6 +178,8 @@ class StoreRoute(APIRoute):
                 failure = _failure(error)
                 if failure is None:
                     raise
+                if failure.status == 503:
+                    _unavailable(request, failure, error)
                 return failure.response()
 
         return handle

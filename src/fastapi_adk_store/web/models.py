@@ -1,4 +1,4 @@
-"""Request and error bodies of the sessions router, in ADK api_server's camelCase JSON.
+"""Request and error bodies of the routers, in ADK api_server's camelCase JSON.
 
 Responses are ADK's own models (`Session`, `Event`) serialised as ADK's api_server does.
 """
@@ -11,13 +11,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from .adk_json import EventBody
+from .adk_json import EventBody, PartBody
 
 __all__ = [
     "NEXT_PAGE_TOKEN_HEADER",
     "CreateSessionRequest",
     "ErrorCode",
     "ErrorModel",
+    "SaveArtifactRequest",
     "UpdateSessionRequest",
 ]
 
@@ -54,6 +55,16 @@ class UpdateSessionRequest(_CamelModel):
     state_delta: dict[str, Any] = Field(description="State changes to apply to the session.")
 
 
+class SaveArtifactRequest(_CamelModel):
+    """Body of `POST .../artifacts` (ADK api_server's `SaveArtifactRequest`)."""
+
+    filename: str = Field(description="Artifact filename.")
+    artifact: PartBody = Field(description="Artifact payload encoded as google.genai.types.Part.")
+    custom_metadata: dict[str, Any] | None = Field(
+        default=None, description="Optional metadata to associate with the artifact version."
+    )
+
+
 class ErrorCode(StrEnum):
     """Stable machine-readable codes of the router's non-422 errors."""
 
@@ -63,6 +74,9 @@ class ErrorCode(StrEnum):
     EVENT_ALREADY_EXISTS = "EVENT_ALREADY_EXISTS"
     STALE_SESSION = "STALE_SESSION"
     EVENT_TOO_LARGE = "EVENT_TOO_LARGE"
+    ARTIFACT_NOT_FOUND = "ARTIFACT_NOT_FOUND"
+    ARTIFACT_TOO_LARGE = "ARTIFACT_TOO_LARGE"
+    INVALID_ARTIFACT_INPUT = "INVALID_ARTIFACT_INPUT"
     STORE_UNAVAILABLE = "STORE_UNAVAILABLE"
     SCHEMA_MISSING = "SCHEMA_MISSING"
 

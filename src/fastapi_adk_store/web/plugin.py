@@ -22,6 +22,7 @@ from ..memory.records import Embedder, SearchMode
 from ..sessions.seed import AsyncpgADKStore
 from ..sessions.service import AsyncpgSessionService
 from ..settings import StoreSettings
+from .artifacts import artifacts_router
 from .deps import (
     ARTIFACT_SERVICE_STATE_KEY,
     MEMORY_SERVICE_STATE_KEY,
@@ -105,11 +106,13 @@ class ADKStore:
         lifespan state (`request.state.adk_store`, `request.state.adk_session_service`).
         """
         async with self.open() as store:
-            service = AsyncpgSessionService(store)
+            artifacts = await artifact_service_on(store, self.settings)
+            with_artifacts = self.settings.artifacts_delete_with_session
+            on_delete = artifacts.delete_session_artifacts if with_artifacts else None
             state: dict[str, Any] = {
                 STORE_STATE_KEY: store,
-                SERVICE_STATE_KEY: service,
-                ARTIFACT_SERVICE_STATE_KEY: await artifact_service_on(store, self.settings),
+                SERVICE_STATE_KEY: AsyncpgSessionService(store, on_delete=on_delete),
+                ARTIFACT_SERVICE_STATE_KEY: artifacts,
             }
             if self.settings.memory_enabled:
                 state[MEMORY_SERVICE_STATE_KEY] = await open_memory_beside(
@@ -133,6 +136,11 @@ class ADKStore:
         """
         kwargs.setdefault("max_page_size", self.settings.max_page_size)
         return sessions_router(**kwargs)
+
+    def artifacts_router(self, **kwargs: Any) -> APIRouter:
+        """`artifacts_router(...)` (see `web.artifacts`); `identity=`, `prefix=` are
+        passed on."""
+        return artifacts_router(**kwargs)
 
     def health_router(self, **kwargs: Any) -> APIRouter:
         """`GET /health` (see `web.health`); `prefix=` is passed on."""

@@ -31,11 +31,11 @@ from ..sessions.records import EventCursor, SessionCursor
 from ..sessions.service import AsyncpgSessionService
 from .adk_json import EventBody, event_json, session_json
 from .deps import get_session_service
-from .errors import Failure, StoreRoute, error_responses, invalid
+from .errors import Failure, StoreRoute, invalid, store_route
 from .models import NEXT_PAGE_TOKEN_HEADER, CreateSessionRequest, ErrorCode, UpdateSessionRequest
 from .paging import decode_token, page_headers
 
-__all__ = ["identity_guard", "sessions_router"]
+__all__ = ["guarded_router", "identity_guard", "sessions_router"]
 
 USER_PATH = "/apps/{app_name}/users/{user_id}"
 SESSION_PATH = USER_PATH + "/sessions/{session_id}"
@@ -61,20 +61,8 @@ def _route(
     *statuses: int,
     deprecated: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register a route: `adk_store:<name>`, the response model for OpenAPI, its errors.
-
-    Routes answer with JSONResponses they render themselves (`adk_json`), so the model
-    only documents the body.
-    """
-    return router.api_route(
-        path,
-        methods=[method.upper()],
-        name=f"adk_store:{name}",
-        response_model=model,
-        response_model_exclude_none=True,
-        responses=error_responses(*statuses),
-        deprecated=deprecated or None,
-    )
+    """`store_route`; the routes render ADK's JSON themselves (`adk_json`)."""
+    return store_route(router, method, path, name, model, *statuses, deprecated=deprecated or None)
 
 
 def _page_size(max_page_size: int) -> Any:
@@ -105,6 +93,16 @@ def identity_guard(identity: Callable[..., Any]) -> Callable[..., Awaitable[None
             )
 
     return guard
+
+
+def guarded_router(identity: Callable[..., Any] | None, prefix: str) -> APIRouter:
+    """A router of `StoreRoute`s under `prefix`, each behind `identity_guard(identity)`
+    when an identity is given: how every router of this package starts."""
+    return APIRouter(
+        prefix=prefix,
+        route_class=StoreRoute,
+        dependencies=[Depends(identity_guard(identity))] if identity is not None else [],
+    )
 
 
 def _found(session: Session | None) -> Session:
@@ -310,11 +308,7 @@ def sessions_router(
     """
     if max_page_size < 1:
         raise ConfigurationError(f"max_page_size must be at least 1, got {max_page_size}")
-    router = APIRouter(
-        prefix=prefix,
-        route_class=StoreRoute,
-        dependencies=[Depends(identity_guard(identity))] if identity is not None else [],
-    )
+    router = guarded_router(identity, prefix)
     _add_list_sessions(router, max_page_size)
     _add_create_session(router)
     _add_create_session_with_id(router)
