@@ -59,6 +59,19 @@ BAD_REQUESTS = [
     ),
     ("post", f"{SESSIONS}/ok/events", '{"author": "a", "finishReason": 5}', "event.finishReason"),
     ("post", f"{SESSIONS}/ok/events", '{"author": "a", "finishReason": [1]}', "finishReason"),
+    (
+        "post",
+        f"{SESSIONS}/ok/events",
+        '{"author": "a", "partial": 0.0}',
+        "event.partial: expected a boolean",
+    ),
+    ("post", f"{SESSIONS}/ok/events", '{"author": "a", "timestamp": "12"}', "expected a number"),
+    (
+        "post",
+        SESSIONS,
+        json.dumps({"events": [{"author": "a", "inputTranscription": {"finished": "yes"}}]}),
+        "event.inputTranscription.finished: expected a boolean",
+    ),
     pytest.param(
         "post",
         f"{SESSIONS}/ok/events",

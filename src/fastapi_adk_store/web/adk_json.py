@@ -43,15 +43,47 @@ def _kinds(annotation: Any) -> tuple[Any, ...]:
     return (annotation,)
 
 
+# What JSON value each scalar annotation takes; pydantic's lax mode would also take
+# "yes" or 0.0 for a bool and "1.5" for a float, which the OpenAPI schema does not allow.
+_SCALARS: dict[Any, tuple[str, tuple[type, ...]]] = {
+    bool: ("a boolean", (bool,)),
+    int: ("an integer", (int,)),
+    float: ("a number", (int, float)),
+    str: ("a string", (str,)),
+}
+
+
+def _expects(kind: Any) -> tuple[str, tuple[type, ...]] | None:
+    """What a value for `kind` must be in JSON, when this check knows (None: anything)."""
+    if isinstance(kind, type) and issubclass(kind, enum.Enum):
+        return "a string naming one of the enum's values", (str,)
+    if isinstance(kind, type) and issubclass(kind, BaseModel):
+        return "an object", (dict,)
+    if get_origin(kind) is list:
+        return "an array", (list,)
+    return _SCALARS.get(kind)
+
+
+def _fits(kind: Any, value: Any) -> bool:
+    expected = _expects(kind)
+    if expected is None:
+        return True
+    if isinstance(value, bool) and bool not in expected[1]:
+        return False
+    return isinstance(value, expected[1])
+
+
 def _misfit(annotation: Any, value: Any, path: str) -> str | None:
-    """The path of the first non-string given where a google-genai enum is expected."""
+    """Where (and what was expected) the first value of a JSON body fits none of its
+    annotation's alternatives; None when every value given fits."""
     if value is None:
         return None
-    for kind in _kinds(annotation):
-        if isinstance(kind, type) and issubclass(kind, enum.Enum):
-            if not isinstance(value, str):
-                return path
-        elif isinstance(kind, type) and issubclass(kind, BaseModel) and isinstance(value, dict):
+    kinds = tuple(kind for kind in _kinds(annotation) if kind is not type(None))
+    if not any(_fits(kind, value) for kind in kinds):
+        described = [what for kind in kinds if (what := _expects(kind))]
+        return f"{path}: expected {' or '.join(what for what, _types in described)}"
+    for kind in kinds:
+        if isinstance(kind, type) and issubclass(kind, BaseModel) and isinstance(value, dict):
             for name, field in kind.model_fields.items():
                 for key in {name, field.alias} - {None}:
                     if key in value and (
@@ -85,25 +117,30 @@ def _unknown_enum(value: Any, path: str) -> str | None:
     return None
 
 
+def _type_error(problem: str) -> PydanticCustomError:
+    return PydanticCustomError("json_type", "{problem}", {"problem": problem})
+
+
 def _enum_error(where: str) -> PydanticCustomError:
-    return PydanticCustomError(
-        "enum", "{where}: expected a string naming one of the enum's values", {"where": where}
-    )
+    return _type_error(f"{where}: expected a string naming one of the enum's values")
 
 
 def _genai_validator(model: type[BaseModel], name: str) -> WrapValidator:
-    """ADK's (google-genai's) validation of `model`, with genai's enum quirks made a 422.
+    """ADK's (google-genai's) validation of `model`, with its lax spots made a 422.
 
-    google-genai's case-insensitive enums call `.upper()` on what they are given, so a
-    number, list or object there raises AttributeError instead of a validation error;
-    and an unknown string becomes a made-up member instead of an error.
+    Values of another JSON type than the schema's are refused first (pydantic's lax
+    mode takes "yes" for a bool; google-genai's case-insensitive enums call `.upper()`
+    on a number and raise AttributeError); an unknown enum string, which genai keeps as
+    a made-up member, is refused after.
     """
 
     def validate(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        if isinstance(value, dict) and (problem := _misfit(model, value, name)):
+            raise _type_error(problem)
         try:
             validated = handler(value)
         except (AttributeError, TypeError) as error:
-            raise _enum_error(_misfit(model, value, name) or name) from error
+            raise _enum_error(name) from error
         if where := _unknown_enum(validated, name):
             raise _enum_error(where)
         return validated
