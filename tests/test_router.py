@@ -410,18 +410,28 @@ async def test_event_over_limit_is_413(pool_options: dict[str, Any]) -> None:
 
 
 async def test_unreachable_database_is_503_with_retry_after() -> None:
-    """PostgreSQL down (closed port): 503 STORE_UNAVAILABLE with Retry-After."""
+    """PostgreSQL down (closed port), min_size=0: the app starts with its three services,
+    and each route answers 503 STORE_UNAVAILABLE with Retry-After."""
     dsn = f"postgresql://postgres@127.0.0.1:{free_port()}/x"
     settings = make_settings(
-        {"dsn": dsn, "server_settings": {}}, min_size=0, create_tables=False, connect_timeout=2
+        {"dsn": dsn, "server_settings": {}},
+        min_size=0,
+        create_tables=False,
+        connect_timeout=2,
+        memory_enabled=True,
     )
-    app = make_app(ADKStore(settings))
+    plugin = ADKStore(settings)
+    app = make_app(plugin)
+    app.include_router(plugin.artifacts_router())
+    app.include_router(plugin.memory_router())
     async with LifespanManager(app) as manager, client_for(manager) as client:
         for response in [
             await client.get(SESSIONS),
             await client.post(SESSIONS, json={}),
             await client.get(f"{SESSIONS}/s"),
             await client.get("/apps/a/users/u/state"),
+            await client.get(f"{SESSIONS}/s/artifacts"),
+            await client.get("/apps/a/users/u/memory?query=x"),
         ]:
             assert _error(response) == (503, ErrorCode.STORE_UNAVAILABLE)
             assert response.headers["Retry-After"] == str(RETRY_AFTER_SECONDS)

@@ -22,7 +22,7 @@ from .artifacts.service import AsyncpgArtifactService
 from .artifacts.store import ArtifactStore
 from .db.embedded import EmbeddedPostgres, embedded_dsn
 from .db.errors import translate_errors
-from .db.pool import FixedPool, PoolSource, check_pool_options, create_pool
+from .db.pool import PoolSource, check_pool_options, create_pool
 from .defaults import ARTIFACT_CHUNK_BYTES, ARTIFACT_OPTIONS, EXTENSION_KEYS, MAX_ARTIFACT_BYTES
 from .errors import ConfigurationError
 from .memory.records import Embedder, SearchMode
@@ -40,8 +40,8 @@ __all__ = [
     "build_artifact_service",
     "build_store",
     "kept_embedded_dsn",
+    "memory_service_on",
     "open_artifact_service",
-    "open_memory_beside",
     "open_memory_service",
     "open_session_service",
     "open_source_pool",
@@ -300,7 +300,7 @@ async def open_memory_service(
             yield service
 
 
-async def open_memory_beside(
+async def memory_service_on(
     store: AsyncpgADKStore,
     settings: StoreSettings,
     *,
@@ -308,16 +308,19 @@ async def open_memory_beside(
     search_mode: SearchMode = "hybrid",
 ) -> AsyncpgMemoryService:
     """The memory service on the session store's pool (the plugin's way): its tables
-    created with `create_tables`, else checked. The session store closes the pool.
+    migrated when `settings.create_tables`, else checked (unless `min_size` is 0). The
+    session store closes the pool.
 
     Raises:
         SchemaMissingError, SchemaOutdatedError: without create_tables, on a database
             whose memory tables are absent or older.
     """
-    pool = FixedPool(await store.get_pool())
+    pool = store.sessions.pool_source
     memory = build_memory_store(pool, settings.memory_options(), embedder)
     service = AsyncpgMemoryService(memory, embedder=embedder, search_mode=search_mode)
-    await memory.prepare_schema(create_tables=settings.create_tables, check_schema=True)
+    await memory.prepare_schema(
+        create_tables=settings.create_tables, check_schema=settings.min_size != 0
+    )
     return service
 
 

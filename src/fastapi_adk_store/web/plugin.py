@@ -17,7 +17,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
-from ..compose import artifact_service_on, open_memory_beside, open_store
+from ..compose import artifact_service_on, memory_service_on, open_store
 from ..memory.records import Embedder, SearchMode
 from ..sessions.seed import AsyncpgADKStore
 from ..sessions.service import AsyncpgSessionService
@@ -115,7 +115,7 @@ class ADKStore:
                 ARTIFACT_SERVICE_STATE_KEY: artifacts,
             }
             if self.settings.memory_enabled:
-                state[MEMORY_SERVICE_STATE_KEY] = await open_memory_beside(
+                state[MEMORY_SERVICE_STATE_KEY] = await memory_service_on(
                     store,
                     self.settings,
                     embedder=self.memory_embedder,
