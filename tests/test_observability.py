@@ -120,9 +120,10 @@ def test_instrumented_refuses_a_plain_function() -> None:
 
 @pytest.fixture
 async def metrics_client(pool_options: PoolOptions) -> AsyncIterator[httpx.AsyncClient]:
-    """The quick-start app plus `metrics_router()`, started."""
-    app = make_app(ADKStore(make_settings(pool_options)))
-    app.include_router(metrics_router())
+    """The quick-start app plus the plugin's `metrics_router()`, started."""
+    plugin = ADKStore(make_settings(pool_options))
+    app = make_app(plugin)
+    app.include_router(plugin.metrics_router())
     async with LifespanManager(app) as manager, client_for(manager) as client:
         yield client
 

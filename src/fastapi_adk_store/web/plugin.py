@@ -39,6 +39,7 @@ from .deps import (
 )
 from .health import health_router
 from .memory import memory_router
+from .metrics import metrics_router
 from .sessions import sessions_router
 
 __all__ = [
@@ -152,3 +153,7 @@ class ADKStore:
         Keyword arguments (`identity=`, `prefix=`) are passed on.
         """
         return memory_router(**kwargs)
+
+    def metrics_router(self, **kwargs: Any) -> APIRouter:
+        """`GET /metrics` (see `web.metrics`; the `metrics` extra); `path=` is passed on."""
+        return metrics_router(**kwargs)
