@@ -209,6 +209,27 @@ async def test_app_wide_listing_pages_across_users(store: AsyncpgADKStore) -> No
     assert sorted(seen) == sorted(f"{u}-{i}" for u in ("u1", "u2", "u3") for i in range(3))
 
 
+@pytest.mark.parametrize("user_id", ["u1", None], ids=["one-user", "app-wide"])
+async def test_listing_values_match_the_records(
+    service: AsyncpgSessionService, user_id: str | None
+) -> None:
+    """The service's listing path (no records) carries what the seed's records carry."""
+    for user in ("u1", "u2"):
+        await service.create_session(
+            app_name="app", user_id=user, state={"k": user, "app:a": [1], f"user:{user}": 2}
+        )
+    store = service.store
+    records = await store.list_sessions("app", user_id, limit=3)
+    listed = await store.list_merged("app", user_id, limit=3)
+    assert [
+        (s.id, s.app_name, s.user_id, s.state, s.last_update_time, s.revision) for s in listed
+    ] == [
+        (r.id, r.app_name, r.user_id, r.merged_state(), r.last_update_time, r.revision)
+        for r in records
+    ]
+    assert {"k", "app:a", "user:u1"} <= listed[0].state.keys()
+
+
 async def test_update_session_state_makes_loaded_copies_stale(
     service: AsyncpgSessionService, store: AsyncpgADKStore
 ) -> None:

@@ -20,6 +20,7 @@ from ..errors import (
     SessionNotFoundError,
     StaleSessionError,
 )
+from .listing import ListedSession, listed_session
 from .records import (
     NO_DELTAS,
     EventCursor,
@@ -200,6 +201,31 @@ class SessionStore(PooledStore):
 
         Pages by keyset: pass the last row of a page as `after` (see `SessionCursor`).
         """
+        rows = await self._list_rows(app_name, user_id, owner_id, limit, after)
+        if user_id is not None:
+            return [session_record(row, app_name, user_id) for row in rows]
+        return [session_record(row) for row in rows]
+
+    async def list_merged(
+        self,
+        app_name: str,
+        user_id: str | None = None,
+        *,
+        limit: int | None = None,
+        after: SessionCursor | None = None,
+    ) -> list[ListedSession]:
+        """`list_sessions` as the service needs it: values and merged state, no records."""
+        rows = await self._list_rows(app_name, user_id, None, limit, after)
+        return [listed_session(row, app_name, user_id) for row in rows]
+
+    async def _list_rows(
+        self,
+        app_name: str,
+        user_id: str | None,
+        owner_id: Any,
+        limit: int | None,
+        after: SessionCursor | None,
+    ) -> list[asyncpg.Record]:
         position = {
             "after_time": after.update_time if after else _FIRST_PAGE,
             "after_session_id": after.session_id if after else "",
@@ -214,10 +240,8 @@ class SessionStore(PooledStore):
             after_user = after.user_id if after else ""
             args = statement.args(app_name=app_name, after_user_id=after_user, **position)
         async with self._connection() as connection:
-            rows = await connection.fetch(statement.text, *args)
-        if user_id is not None:
-            return [session_record(row, app_name, user_id) for row in rows]
-        return [session_record(row) for row in rows]
+            rows: list[asyncpg.Record] = await connection.fetch(statement.text, *args)
+        return rows
 
     async def find_keys(
         self,
