@@ -201,10 +201,8 @@ class SessionStore(PooledStore):
 
         Pages by keyset: pass the last row of a page as `after` (see `SessionCursor`).
         """
-        rows = await self._list_rows(app_name, user_id, owner_id, limit, after)
-        if user_id is not None:
-            return [session_record(row, app_name, user_id) for row in rows]
-        return [session_record(row) for row in rows]
+        rows = await self._list_rows(app_name, user_id, owner_id, limit, after, merged=False)
+        return [session_record(row, app_name, user_id) for row in rows]
 
     async def list_merged(
         self,
@@ -215,7 +213,7 @@ class SessionStore(PooledStore):
         after: SessionCursor | None = None,
     ) -> list[ListedSession]:
         """`list_sessions` as the service needs it: values and merged state, no records."""
-        rows = await self._list_rows(app_name, user_id, None, limit, after)
+        rows = await self._list_rows(app_name, user_id, None, limit, after, merged=True)
         return [listed_session(row, app_name, user_id) for row in rows]
 
     async def _list_rows(
@@ -225,7 +223,10 @@ class SessionStore(PooledStore):
         owner_id: Any,
         limit: int | None,
         after: SessionCursor | None,
+        *,
+        merged: bool,
     ) -> list[asyncpg.Record]:
+        sql = self._sql
         position = {
             "after_time": after.update_time if after else _FIRST_PAGE,
             "after_session_id": after.session_id if after else "",
@@ -233,10 +234,10 @@ class SessionStore(PooledStore):
             "owner_id": self._owner_param(owner_id),
         }
         if user_id is not None:
-            statement = self._sql.list_user_sessions
+            statement = sql.list_user_merged if merged else sql.list_user_sessions
             args = statement.args(app_name=app_name, user_id=user_id, **position)
         else:
-            statement = self._sql.list_app_sessions
+            statement = sql.list_app_merged if merged else sql.list_app_sessions
             after_user = after.user_id if after else ""
             args = statement.args(app_name=app_name, after_user_id=after_user, **position)
         async with self._connection() as connection:
