@@ -8,12 +8,13 @@ with the state already merged (docs/performance.md, issue 17). The seed's record
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from ..db.json import loads
 from .records import Row
 
-__all__ = ["ListedSession", "listed_session"]
+__all__ = ["ListedSession", "listed_session", "listed_sessions"]
 
 
 class ListedSession(NamedTuple):
@@ -31,13 +32,35 @@ class ListedSession(NamedTuple):
 
 def listed_session(row: Row, app_name: str, user_id: str | None) -> ListedSession:
     """A listing's row as a `ListedSession`; `user_id` None: the row has that column."""
+    return _listed(row, app_name, user_id, {})
+
+
+def listed_sessions(rows: Sequence[Row], app_name: str, user_id: str | None) -> list[ListedSession]:
+    """A listing's rows, each row's app and user state decoded once per page.
+
+    Every row of a user's listing carries the same shared state texts (those of an
+    app-wide listing, one pair per user): a pair of only immutable values is decoded once
+    and copied into each row's state, any other pair per row (so no two listed sessions
+    share a list or a dict).
+    """
+    shared: dict[tuple[str | None, str | None], dict[str, Any] | None] = {}
+    return [_listed(row, app_name, user_id, shared) for row in rows]
+
+
+def _listed(
+    row: Row,
+    app_name: str,
+    user_id: str | None,
+    shared: dict[tuple[str | None, str | None], dict[str, Any] | None],
+) -> ListedSession:
     state: dict[str, Any] = loads(row["state"])
-    shared = row["app_state"]
-    if shared is not None:
-        state.update({f"app:{key}": value for key, value in loads(shared).items()})
-    shared = row["user_state"]
-    if shared is not None:
-        state.update({f"user:{key}": value for key, value in loads(shared).items()})
+    texts = (row["app_state"], row["user_state"])
+    if texts != (None, None):
+        prefixed = shared.get(texts, _UNSEEN)
+        if prefixed is _UNSEEN:
+            prefixed = _prefixed(*texts)
+            shared[texts] = prefixed if all(map(_immutable, prefixed.values())) else None
+        state.update(prefixed if prefixed is not None else _prefixed(*texts))
     return ListedSession(
         row["id"],
         app_name,
@@ -46,3 +69,18 @@ def listed_session(row: Row, app_name: str, user_id: str | None) -> ListedSessio
         row["update_time"],
         row["revision"],
     )
+
+
+_UNSEEN: Any = object()
+_IMMUTABLE = (type(None), bool, int, float, str)
+
+
+def _immutable(value: object) -> bool:
+    return isinstance(value, _IMMUTABLE)
+
+
+def _prefixed(app_state: str | None, user_state: str | None) -> dict[str, Any]:
+    """The app and user state, keys prefixed as ADK merges them into a session's."""
+    merged = {f"app:{key}": value for key, value in loads(app_state or "{}").items()}
+    merged.update({f"user:{key}": value for key, value in loads(user_state or "{}").items()})
+    return merged

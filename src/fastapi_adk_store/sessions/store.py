@@ -20,7 +20,7 @@ from ..errors import (
     SessionNotFoundError,
     StaleSessionError,
 )
-from .listing import ListedSession, listed_session
+from .listing import ListedSession, listed_sessions
 from .records import (
     NO_DELTAS,
     EventCursor,
@@ -214,7 +214,7 @@ class SessionStore(PooledStore):
     ) -> list[ListedSession]:
         """`list_sessions` as the service needs it: values and merged state, no records."""
         rows = await self._list_rows(app_name, user_id, None, limit, after, merged=True)
-        return [listed_session(row, app_name, user_id) for row in rows]
+        return listed_sessions(rows, app_name, user_id)
 
     async def _list_rows(
         self,
