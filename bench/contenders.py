@@ -110,18 +110,19 @@ async def _floor(name: str, dsn: str) -> AsyncIterator[Contender]:
 @asynccontextmanager
 async def _ours(dsn: str) -> AsyncIterator[Contender]:
     from fastapi_adk_store import open_session_service
-    from fastapi_adk_store.sessions.service import session_from_record as to_session
 
     async with open_session_service(dsn, min_size=POOL_SIZE, max_size=POOL_SIZE) as service:
-        store = service.store
 
         async def list_page(app_name: str, user_id: str, limit: int) -> int:
-            # ADK's list_sessions has no paging: the store's keyset page, turned into
-            # ADK Sessions the way the service's list_sessions turns them.
-            records = await store.list_sessions(app_name, user_id, limit=limit)
-            return len([to_session(record, []) for record in records])
+            # ADK's list_sessions has no paging: the service's keyset page (what the
+            # router's GET .../sessions calls; it fetches limit + 1 rows to know if more
+            # follow), as ADK Sessions.
+            page = await service.list_sessions_page(app_name=app_name, user_id=user_id, limit=limit)
+            return len(page.items)
 
-        yield Contender("ours", service, list_page, "store.list_sessions(limit=)", _SEED_OURS)
+        yield Contender(
+            "ours", service, list_page, "service.list_sessions_page(limit=)", _SEED_OURS
+        )
 
 
 @asynccontextmanager

@@ -209,6 +209,38 @@ async def test_app_wide_listing_pages_across_users(store: AsyncpgADKStore) -> No
     assert sorted(seen) == sorted(f"{u}-{i}" for u in ("u1", "u2", "u3") for i in range(3))
 
 
+@pytest.mark.parametrize("shared", [[1], "one"], ids=["a-list", "a-string"])
+@pytest.mark.parametrize("user_id", ["u1", None], ids=["one-user", "app-wide"])
+async def test_listing_values_match_the_records(
+    service: AsyncpgSessionService, user_id: str | None, shared: object
+) -> None:
+    """The service's listing path (no records) carries what the seed's records carry."""
+    for user in ("u1", "u2"):
+        for index in range(2):
+            await service.create_session(
+                app_name="app", user_id=user, state={"k": index, "app:a": shared, "user:u": user}
+            )
+    store = service.store
+    records = await store.list_sessions("app", user_id, limit=3)
+    listed = await store.list_merged("app", user_id, limit=3)
+    assert [
+        (s.id, s.app_name, s.user_id, s.state, s.last_update_time, s.revision) for s in listed
+    ] == [
+        (r.id, r.app_name, r.user_id, r.merged_state(), r.last_update_time, r.revision)
+        for r in records
+    ]
+    assert listed[0].state == {"k": 0, "app:a": shared, "user:u": "u1"}
+
+
+async def test_listed_sessions_share_no_mutable_state(service: AsyncpgSessionService) -> None:
+    """Changing a list in one listed session's shared state leaves the others' alone."""
+    for _ in range(2):
+        await service.create_session(app_name="a", user_id="u", state={"user:tags": ["x"]})
+    first, second = (await service.list_sessions(app_name="a", user_id="u")).sessions
+    first.state["user:tags"].append("y")
+    assert second.state["user:tags"] == ["x"]
+
+
 async def test_update_session_state_makes_loaded_copies_stale(
     service: AsyncpgSessionService, store: AsyncpgADKStore
 ) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, partial
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -42,6 +42,7 @@ __all__ = [
     "construct_trusted",
     "event_record",
     "session_record",
+    "trusted_factory",
 ]
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -57,26 +58,42 @@ def construct_trusted(cls: type[ModelT], fields: dict[str, Any], **private: Any)
 
     `model_construct` walks every field in Python (aliases, defaults); for values that
     name every field that loop is a third of listing 100 sessions. Given exactly the
-    model's fields, this sets what `model_construct` would set; otherwise it falls back
-    to `model_construct`. `private` sets private attributes (the rest keep defaults).
-    No validation either way: callers pass values read from our own tables.
+    model's fields, this sets what `model_construct` would set, else calls it. `private`
+    sets private attributes (the rest keep defaults). No validation either way.
     """
-    field_names, private_defaults = _shape(cls)
-    if fields.keys() != field_names:
-        instance = cls.model_construct(**fields)
-        for name, value in private.items():
-            setattr(instance, name, value)
-        return instance
-    instance = cls.__new__(cls)
-    _set_attribute(instance, "__dict__", fields)
-    _set_attribute(instance, "__pydantic_fields_set__", set(fields))
-    _set_attribute(instance, "__pydantic_extra__", None)
-    _set_attribute(
-        instance,
-        "__pydantic_private__",
-        {**private_defaults, **private} if private_defaults is not None else None,
-    )
+    field_names = _shape(cls)[0]
+    if not field_names or fields.keys() != field_names:
+        return _constructed(cls, fields, private)
+    make: Callable[[dict[str, Any], dict[str, Any]], ModelT] = trusted_factory(cls)
+    return make(fields, private)
+
+
+def _constructed(cls: type[ModelT], fields: dict[str, Any], private: dict[str, Any]) -> ModelT:
+    instance = cls.model_construct(**fields)
+    for name, value in private.items():
+        setattr(instance, name, value)
     return instance
+
+
+@cache
+def trusted_factory(cls: type[ModelT]) -> Callable[[dict[str, Any], dict[str, Any]], ModelT]:
+    """`construct_trusted` for one model, its shape looked up once (for a loop over rows):
+    `make(fields, private)`, `fields` naming exactly the model's fields (unchecked)."""
+    field_names, private_defaults = _shape(cls)
+    if not field_names:
+        return partial(_constructed, cls)
+    new = cls.__new__
+
+    def make(fields: dict[str, Any], private: dict[str, Any]) -> ModelT:
+        instance = new(cls)
+        _set_attribute(instance, "__dict__", fields)
+        _set_attribute(instance, "__pydantic_fields_set__", set(field_names))
+        _set_attribute(instance, "__pydantic_extra__", None)
+        values = None if private_defaults is None else {**private_defaults, **private}
+        _set_attribute(instance, "__pydantic_private__", values)
+        return instance
+
+    return make
 
 
 @cache

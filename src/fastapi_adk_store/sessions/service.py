@@ -24,6 +24,7 @@ from typing_extensions import override
 from .._adk import extract_state_delta
 from ..errors import SessionNotFoundError, StaleSessionError
 from ..telemetry import count_retry, instrumented
+from .listing import ListedSession
 from .records import (
     EventCursor,
     EventRecord,
@@ -35,6 +36,7 @@ from .records import (
     SessionRecord,
     StateDeltas,
     construct_trusted,
+    trusted_factory,
 )
 from .seed import AsyncpgADKStore
 from .store import SessionStore
@@ -71,6 +73,29 @@ def session_from_record(record: SessionRecord, events: list[Event] | None = None
         },
         _storage_update_marker=str(record.revision),
     )
+
+
+def _session_from_listed(listed: ListedSession) -> Session:
+    """The ADK session (without events) for one row of a listing, appendable."""
+    return _make_session(
+        {
+            "id": listed.id,
+            "app_name": listed.app_name,
+            "user_id": listed.user_id,
+            "state": listed.state,
+            "events": [],
+            "last_update_time": listed.last_update_time,
+        },
+        {"_storage_update_marker": str(listed.revision)},
+    )
+
+
+# A page builds 100 sessions: no shape lookup per row.
+_make_session: Callable[[dict[str, Any], dict[str, Any]], Session] = trusted_factory(Session)
+
+
+def _cursor(listed: ListedSession) -> SessionCursor:
+    return SessionCursor(listed.last_update_time, listed.user_id, listed.id)
 
 
 def event_from_record(record: EventRecord) -> Event:
@@ -156,8 +181,8 @@ class AsyncpgSessionService(BaseSessionService):
     async def list_sessions(
         self, *, app_name: str, user_id: str | None = None
     ) -> ListSessionsResponse:
-        records = await self._store.list_sessions(app_name, user_id)
-        return ListSessionsResponse(sessions=[session_from_record(record) for record in records])
+        listed = await self._store.list_merged(app_name, user_id)
+        return ListSessionsResponse(sessions=[_session_from_listed(item) for item in listed])
 
     @override
     @instrumented
@@ -278,9 +303,9 @@ class AsyncpgSessionService(BaseSessionService):
         after: SessionCursor | None = None,
     ) -> Page[Session, SessionCursor]:
         """Up to `limit` sessions (without events), least recently updated first."""
-        records = await self._store.list_sessions(app_name, user_id, limit=limit + 1, after=after)
-        page = Page.of(records, limit, SessionCursor.after)
-        return Page([session_from_record(record) for record in page.items], page.next)
+        listed = await self._store.list_merged(app_name, user_id, limit=limit + 1, after=after)
+        page = Page.of(listed, limit, _cursor)
+        return Page([_session_from_listed(item) for item in page.items], page.next)
 
     @instrumented
     async def list_events_page(

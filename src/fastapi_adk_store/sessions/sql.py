@@ -177,9 +177,11 @@ _DELETE_SESSION: Final = (
 # One user's sessions: the shared state rows are the same for every row, so they are
 # scalar subqueries PostgreSQL runs once (joins were planned per call, twice as slow).
 # The rows leave out app_name and user_id, which the caller passed (each text column of
-# 100 rows costs the server its output and the client its decoding).
+# 100 rows costs the server its output and the client its decoding). {listed} is the
+# records' columns, or (the service's listing) only what an ADK Session needs: a
+# timestamptz is the costliest column to decode, 0.66 us a row (docs/performance.md).
 _LIST_USER_SESSIONS: Final = """
-SELECT s.id, s.state, s.create_time, s.update_time, s.revision{owner_select},
+SELECT s.id, {listed},
        {app_state_of} AS app_state,
        {user_state_of} AS user_state
 FROM {sessions} s
@@ -191,7 +193,7 @@ LIMIT :limit
 """
 
 _LIST_APP_SESSIONS: Final = """
-SELECT {session_columns}{owner_select}, a.state AS app_state, u.state AS user_state
+SELECT s.user_id, s.id, {listed}, a.state AS app_state, u.state AS user_state
 FROM {sessions} s
 LEFT JOIN {app_states} a ON a.app_name = s.app_name
 LEFT JOIN {user_states} u ON u.app_name = s.app_name AND u.user_id = s.user_id
@@ -269,6 +271,9 @@ class Statements:
     delete_session: Statement
     list_user_sessions: Statement
     list_app_sessions: Statement
+    list_user_merged: Statement
+    list_app_merged: Statement
+    """The listings as `list_merged` reads them (no create_time, no owner column)."""
     append_event: Statement
     get_event_data: Statement
     get_user_state: Statement
@@ -338,8 +343,11 @@ def build_statements(tables: SessionTables, owner_id_column_ddl: str | None = No
     owner = _owner_column(owner_id_column_ddl)
     parts = _parts(tables, owner)
 
-    def statement(template: str) -> Statement:
-        return Statement.parse(template.format(**parts))
+    def statement(template: str, **more: str) -> Statement:
+        return Statement.parse(template.format(**parts, **more))
+
+    listed = {"listed": f"s.state, s.create_time, s.update_time, s.revision{parts['owner_select']}"}
+    merged = {"listed": "s.state, s.update_time, s.revision"}
 
     return Statements(
         migrator=Migrator(
@@ -356,8 +364,10 @@ def build_statements(tables: SessionTables, owner_id_column_ddl: str | None = No
         find_session_keys=statement(_FIND_SESSION_KEYS),
         update_session_state=statement(_UPDATE_SESSION_STATE),
         delete_session=statement(_DELETE_SESSION),
-        list_user_sessions=statement(_LIST_USER_SESSIONS),
-        list_app_sessions=statement(_LIST_APP_SESSIONS),
+        list_user_sessions=statement(_LIST_USER_SESSIONS, **listed),
+        list_app_sessions=statement(_LIST_APP_SESSIONS, **listed),
+        list_user_merged=statement(_LIST_USER_SESSIONS, **merged),
+        list_app_merged=statement(_LIST_APP_SESSIONS, **merged),
         append_event=statement(_APPEND_EVENT),
         get_event_data=statement(_GET_EVENT_DATA),
         get_user_state=statement(_GET_USER_STATE),

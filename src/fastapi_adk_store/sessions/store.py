@@ -20,6 +20,7 @@ from ..errors import (
     SessionNotFoundError,
     StaleSessionError,
 )
+from .listing import ListedSession, listed_sessions
 from .records import (
     NO_DELTAS,
     EventCursor,
@@ -200,6 +201,32 @@ class SessionStore(PooledStore):
 
         Pages by keyset: pass the last row of a page as `after` (see `SessionCursor`).
         """
+        rows = await self._list_rows(app_name, user_id, owner_id, limit, after, merged=False)
+        return [session_record(row, app_name, user_id) for row in rows]
+
+    async def list_merged(
+        self,
+        app_name: str,
+        user_id: str | None = None,
+        *,
+        limit: int | None = None,
+        after: SessionCursor | None = None,
+    ) -> list[ListedSession]:
+        """`list_sessions` as the service needs it: values and merged state, no records."""
+        rows = await self._list_rows(app_name, user_id, None, limit, after, merged=True)
+        return listed_sessions(rows, app_name, user_id)
+
+    async def _list_rows(
+        self,
+        app_name: str,
+        user_id: str | None,
+        owner_id: Any,
+        limit: int | None,
+        after: SessionCursor | None,
+        *,
+        merged: bool,
+    ) -> list[asyncpg.Record]:
+        sql = self._sql
         position = {
             "after_time": after.update_time if after else _FIRST_PAGE,
             "after_session_id": after.session_id if after else "",
@@ -207,17 +234,15 @@ class SessionStore(PooledStore):
             "owner_id": self._owner_param(owner_id),
         }
         if user_id is not None:
-            statement = self._sql.list_user_sessions
+            statement = sql.list_user_merged if merged else sql.list_user_sessions
             args = statement.args(app_name=app_name, user_id=user_id, **position)
         else:
-            statement = self._sql.list_app_sessions
+            statement = sql.list_app_merged if merged else sql.list_app_sessions
             after_user = after.user_id if after else ""
             args = statement.args(app_name=app_name, after_user_id=after_user, **position)
         async with self._connection() as connection:
-            rows = await connection.fetch(statement.text, *args)
-        if user_id is not None:
-            return [session_record(row, app_name, user_id) for row in rows]
-        return [session_record(row) for row in rows]
+            rows: list[asyncpg.Record] = await connection.fetch(statement.text, *args)
+        return rows
 
     async def find_keys(
         self,
