@@ -166,10 +166,14 @@ class _Probe:
             _STATE.global_tracer and isinstance(_otel.get_tracer_provider(), _NO_PROVIDER)
         ):
             return None
-        attributes = dict(self.attributes)
-        for name, value in _identity(args, kwargs).items():
-            attributes[f"adk_store.{name}"] = value
-        return tracer.start_span(self.span_name, kind=_otel.SpanKind.CLIENT, attributes=attributes)
+        span = tracer.start_span(
+            self.span_name, kind=_otel.SpanKind.CLIENT, attributes=self.attributes
+        )
+        if span.is_recording():  # the ids only for a span kept: a sampled-out one is cheaper
+            span.set_attributes(
+                {f"adk_store.{name}": value for name, value in _identity(args, kwargs).items()}
+            )
+        return span
 
     def _metrics(self) -> Metrics | None:
         made = current_metrics()
