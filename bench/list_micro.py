@@ -35,7 +35,7 @@ from bench.floor import LIST, _session, open_floor_service
 from bench.run import DEFAULT_DSN, fresh_databases
 from fastapi_adk_store import open_session_service
 from fastapi_adk_store.sessions.listing import listed_session, listed_sessions
-from fastapi_adk_store.sessions.records import session_record
+from fastapi_adk_store.sessions.rows import session_record
 from fastapi_adk_store.sessions.service import _session_from_listed, session_from_record
 
 APP, USER, PAGE, ROUNDS = "bench", "u100", 100, 15

@@ -198,32 +198,49 @@ async def test_purge_deletes_purged_sessions_artifacts_when_set(
     pool_options: PoolOptions, enabled: bool
 ) -> None:
     """With ADK_STORE_ARTIFACTS_DELETE_WITH_SESSION, purge deletes each purged session's
-    artifacts and their bytes (not the user's `user:` ones, not a kept session's)."""
+    artifacts and their bytes (not the user's `user:` ones, not a kept session's); dry, it
+    counts the versions it would delete and deletes none."""
     assert (await cli(pool_options, "init-db")).code == 0
     store = AsyncpgADKStore(AsyncpgConfig(pool_config=pool_options))
     now = time.time()
     async with store.opened(), open_artifact_service(**pool_options) as artifacts:
         for sid, age in [("old", 40), ("new", 1)]:
             await store.create_session(sid, "a", "u", update_time=now - age * DAY)
-        for sid, filename in [("old", "a.txt"), ("old", "user:p"), ("new", "b.txt")]:
+        for sid, filename, text in [
+            ("old", "a.txt", "v0"),
+            ("old", "a.txt", "v1"),
+            ("old", "c.txt", "c"),
+            ("old", "user:p", "p"),
+            ("new", "b.txt", "b"),
+        ]:
             await artifacts.save_artifact(
                 app_name="a",
                 user_id="u",
                 session_id=sid,
                 filename=filename,
-                artifact=types.Part(text=f"{sid}/{filename}"),
+                artifact=types.Part(text=text),
             )
         flag = {"ADK_STORE_ARTIFACTS_DELETE_WITH_SESSION": str(enabled).lower()}
-        ran = await cli(pool_options, "purge", "--older-than", "30d", settings=flag)
+        args = ["purge", "--older-than", "30d"]
+        dry = await cli(pool_options, *args, "--dry-run", settings=flag)
+        assert dry.code == 0, dry.err
+        loaded = await artifacts.load_artifact(
+            app_name="a", user_id="u", session_id="old", filename="a.txt", version=0
+        )
+        assert loaded == types.Part(text="v0")  # the dry run deleted nothing
+        assert await artifacts.store.blob_count() == 5
+        ran = await cli(pool_options, *args, settings=flag)
         assert ran.code == 0, ran.err
         names = await artifacts.list_artifact_keys(app_name="a", user_id="u", session_id="old")
         if enabled:
-            assert "removed 1 session(s), 0 event(s), 1 artifact version(s)" in ran.out
+            assert "would remove 1 session(s), 0 event(s), 3 artifact version(s)\n" in dry.out
+            assert "removed 1 session(s), 0 event(s), 3 artifact version(s)\n" in ran.out
             assert names == ["user:p"]
             assert await artifacts.store.blob_count() == 2
         else:
+            assert "would remove 1 session(s), 0 event(s)\n" in dry.out
             assert "removed 1 session(s), 0 event(s)\n" in ran.out
-            assert names == ["a.txt", "user:p"]
+            assert names == ["a.txt", "c.txt", "user:p"]
         kept = await artifacts.list_artifact_keys(app_name="a", user_id="u", session_id="new")
         assert kept == ["b.txt", "user:p"]
 

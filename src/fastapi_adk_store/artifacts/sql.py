@@ -137,6 +137,7 @@ _SCOPE_FILENAMES: Final = (
     'SELECT DISTINCT filename COLLATE "C" AS filename FROM {versions} WHERE {scope_is} ORDER BY 1'
 )
 _DELETE_SCOPE: Final = "DELETE FROM {versions} WHERE {scope_is} RETURNING blob_id"
+_COUNT_SCOPE: Final = "SELECT count(*) FROM {versions} WHERE {scope_is}"
 _COUNT_BLOBS: Final = "SELECT count(*) FROM {blobs}"
 
 
@@ -164,6 +165,7 @@ class ArtifactStatements:
     delete_versions: Statement
     scope_filenames: Statement
     delete_scope: Statement
+    count_scope: Statement
     count_blobs: Statement
 
 
@@ -211,5 +213,6 @@ def build_statements(tables: ArtifactTables) -> ArtifactStatements:
         delete_versions=statement(_DELETE_VERSIONS),
         scope_filenames=statement(_SCOPE_FILENAMES),
         delete_scope=statement(_DELETE_SCOPE),
+        count_scope=statement(_COUNT_SCOPE),
         count_blobs=statement(_COUNT_BLOBS),
     )

@@ -287,6 +287,14 @@ class ArtifactStore(PooledStore):
             await self._collect_all(connection, [row["blob_id"] for row in rows])
             return len(rows)
 
+    async def count_scope(self, app_name: str, user_id: str, session_id: str) -> int:
+        """How many versions `delete_scope` would delete now (`purge --dry-run`)."""
+        statement = self._sql.count_scope
+        scope = {"app_name": app_name, "user_id": user_id, "session_id": session_id}
+        async with self._connection() as connection:
+            count: int = await connection.fetchval(statement.text, *statement.args(**scope))
+            return count
+
     async def _collect_all(self, connection: asyncpg.Connection, ids: list[int | None]) -> None:
         """Collect these blobs where unreferenced now, in sha256 order (the lock order)."""
         blob_ids = sorted({blob_id for blob_id in ids if blob_id is not None})

@@ -223,20 +223,26 @@ def purge(
         artifacts = await _artifact_store(store)
         versions = 0
 
-        async def delete_artifacts(*, app_name: str, user_id: str, session_id: str) -> None:
+        async def artifacts_of(*, app_name: str, user_id: str, session_id: str) -> None:
+            """Delete a purged session's artifacts; dry, count what would go."""
             nonlocal versions
             assert artifacts is not None
-            versions += await artifacts.delete_scope(app_name, user_id, session_id)
+            scope = (app_name, user_id, session_id)
+            versions += await (
+                artifacts.count_scope(*scope) if dry_run else artifacts.delete_scope(*scope)
+            )
 
         with_artifacts = artifacts is not None and settings.artifacts_delete_with_session
+        hook = artifacts_of if with_artifacts else None
         counts = await SessionMaintenance(store.sessions).purge(
             older_than=seconds,
             app_name=app_name,
             dry_run=dry_run,
-            on_delete=delete_artifacts if with_artifacts else None,
+            on_delete=hook,
+            on_would_delete=hook,
         )
         verb = "would remove" if dry_run else "removed"
-        also = f", {versions} artifact version(s)" if with_artifacts and not dry_run else ""
+        also = f", {versions} artifact version(s)" if with_artifacts else ""
         out.print(f"{verb} {counts.sessions} session(s), {counts.events} event(s){also}")
         if artifacts is not None:
             garbage = await (artifacts.garbage() if dry_run else artifacts.collect_garbage())

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from ..db.json import loads
-from .records import Row
+from .records import prefixed_shared_state
+from .rows import Row
 
 __all__ = ["ListedSession", "listed_session", "listed_sessions"]
 
@@ -80,7 +81,5 @@ def _immutable(value: object) -> bool:
 
 
 def _prefixed(app_state: str | None, user_state: str | None) -> dict[str, Any]:
-    """The app and user state, keys prefixed as ADK merges them into a session's."""
-    merged = {f"app:{key}": value for key, value in loads(app_state or "{}").items()}
-    merged.update({f"user:{key}": value for key, value in loads(user_state or "{}").items()})
-    return merged
+    """The app and user state texts decoded, keys prefixed as ADK merges them."""
+    return prefixed_shared_state(loads(app_state or "{}"), loads(user_state or "{}"))

@@ -5,9 +5,10 @@ Kept apart from `store.py`, which serves the requests: nothing here is on a hot 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final
+from typing import Any, Final
 
 import asyncpg
 
@@ -113,6 +114,7 @@ class SessionMaintenance(PooledStore):
         self._store = store
         names = store.tables.quoted()
         doomed = _DOOMED.format(**names)
+        self._doomed = Statement.parse(doomed)
         self._count = Statement.parse(_COUNT_DOOMED.format(doomed=doomed, **names))
         self._purge = Statement.parse(_PURGE_BATCH.format(doomed=doomed, **names))
         values = ", ".join(f"('{n}', to_regclass('{q}'))" for n, q in names.items())
@@ -128,16 +130,19 @@ class SessionMaintenance(PooledStore):
         dry_run: bool = False,
         batch_size: int = 1000,
         on_delete: OnSessionDelete | None = None,
+        on_would_delete: OnSessionDelete | None = None,
     ) -> PurgeCounts:
         """Delete sessions (with their events) last updated more than `older_than`
         seconds ago, in batches of `batch_size`, each its own transaction; `on_delete`
-        runs for each deleted session once its batch is committed."""
+        runs for each deleted session once its batch is committed.
+
+        With `dry_run`, delete nothing: count, and run `on_would_delete` (e.g. counting
+        its artifacts) for each session the purge would delete; `on_delete` never runs.
+        """
         cutoff = datetime.now(UTC).timestamp() - older_than
         where = {"cutoff": cutoff, "app_name": app_name}
         if dry_run:
-            async with self._connection() as connection:
-                row = await connection.fetchrow(self._count.text, *self._count.args(**where))
-            return PurgeCounts(row["sessions"], row["events"])
+            return await self._dry_purge(where, on_would_delete)
         sessions = events = 0
         args = self._purge.args(**where, batch_size=batch_size)
         while True:
@@ -150,6 +155,23 @@ class SessionMaintenance(PooledStore):
                     await on_delete(app_name=app, user_id=user, session_id=session_id)
             if len(keys) < batch_size:
                 return PurgeCounts(sessions, events)
+
+    async def _dry_purge(
+        self, where: Mapping[str, Any], on_would_delete: OnSessionDelete | None
+    ) -> PurgeCounts:
+        """The counts, and the doomed sessions' keys for the hook, from one snapshot."""
+        keys = []
+        async with (
+            self._connection() as connection,  # given back before the hooks run
+            connection.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            row = await connection.fetchrow(self._count.text, *self._count.args(**where))
+            if on_would_delete is not None:
+                keys = await connection.fetch(self._doomed.text, *self._doomed.args(**where))
+        if on_would_delete is not None:
+            for app, user, session_id in keys:
+                await on_would_delete(app_name=app, user_id=user, session_id=session_id)
+        return PurgeCounts(row["sessions"], row["events"])
 
     async def stats(self) -> StoreStats:
         """Row estimates, sizes, the oldest and newest session, sessions per app."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cache, partial
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
@@ -30,7 +30,6 @@ __all__ = [
     "EventCursor",
     "EventLike",
     "EventRecord",
-    "LoadedSession",
     "NewEvent",
     "OnSessionDelete",
     "Page",
@@ -40,14 +39,11 @@ __all__ = [
     "SessionRecord",
     "StateDeltas",
     "construct_trusted",
-    "event_record",
-    "session_record",
+    "prefixed_shared_state",
     "trusted_factory",
 ]
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
-Row = Mapping[str, Any]
-"""A database row: asyncpg's Record, or any mapping with the same columns."""
 
 _set_attribute = object.__setattr__  # BaseModel.__setattr__ would validate and track
 _IMMUTABLE = (type(None), bool, int, float, str, bytes)
@@ -134,10 +130,17 @@ class SessionRecord(_Record):
 
     def merged_state(self) -> dict[str, Any]:
         """Session state plus `app:`- and `user:`-prefixed shared state, as ADK returns it."""
-        merged = dict(self.state)
-        merged.update({f"app:{key}": value for key, value in self.app_state.items()})
-        merged.update({f"user:{key}": value for key, value in self.user_state.items()})
-        return merged
+        return {**self.state, **prefixed_shared_state(self.app_state, self.user_state)}
+
+
+def prefixed_shared_state(
+    app_state: Mapping[str, Any], user_state: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The app and user state, keys prefixed (`app:`, `user:`) as ADK merges them into a
+    session's state."""
+    prefixed = {f"app:{key}": value for key, value in app_state.items()}
+    prefixed.update({f"user:{key}": value for key, value in user_state.items()})
+    return prefixed
 
 
 class EventRecord(_Record):
@@ -323,58 +326,6 @@ class NewEvent:
             where = unstorable(event, what="event", max_depth=limits.max_json_depth)
             raise InvalidValueError(where or f"event: {error}") from error
         return cls(event.id, event.invocation_id, event.author, event.timestamp, text)
-
-
-class LoadedSession(NamedTuple):
-    """A session row and its events' JSON texts, oldest first."""
-
-    record: SessionRecord
-    event_texts: list[str]
-
-
-def session_record(
-    row: Row, app_name: str | None = None, user_id: str | None = None
-) -> SessionRecord:
-    """A session row (with its app_state and user_state columns, if any) as a record.
-
-    `app_name` and `user_id`, when given, stand for the row's columns of those names (a
-    listing of one user's sessions does not fetch them).
-    """
-    app_state = row.get("app_state")
-    user_state = row.get("user_state")
-    return construct_trusted(
-        SessionRecord,
-        {
-            "id": row["id"],
-            "app_name": row["app_name"] if app_name is None else app_name,
-            "user_id": row["user_id"] if user_id is None else user_id,
-            "state": loads(row["state"]),
-            "create_time": row["create_time"],
-            "update_time": datetime.fromtimestamp(row["update_time"], UTC),
-            "last_update_time": row["update_time"],
-            "revision": row["revision"],
-            "owner_id": row.get("owner_id"),
-            "app_state": loads(app_state) if app_state is not None else {},
-            "user_state": loads(user_state) if user_state is not None else {},
-        },
-    )
-
-
-def event_record(row: Row) -> EventRecord:
-    """An event row as a record, its JSON decoded."""
-    return construct_trusted(
-        EventRecord,
-        {
-            "id": row["id"],
-            "app_name": row["app_name"],
-            "user_id": row["user_id"],
-            "session_id": row["session_id"],
-            "invocation_id": row["invocation_id"],
-            "author": row["author"],
-            "timestamp": datetime.fromtimestamp(row["timestamp"], UTC),
-            "event_data": loads(row["event_data"]),
-        },
-    )
 
 
 CursorT = TypeVar("CursorT")

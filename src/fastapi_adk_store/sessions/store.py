@@ -25,16 +25,14 @@ from .records import (
     NO_DELTAS,
     EventCursor,
     EventRecord,
-    LoadedSession,
     NewEvent,
     SessionCursor,
     SessionKey,
     SessionLimits,
     SessionRecord,
     StateDeltas,
-    event_record,
-    session_record,
 )
+from .rows import LoadedSession, event_record, session_record
 from .sql import SessionTables, Statements, build_statements
 
 __all__ = ["SessionStore"]
