@@ -15,7 +15,7 @@ from ..errors import (
     StoreUnavailableError,
 )
 
-__all__ = ["translate_errors"]
+__all__ = ["translate_errors", "translated"]
 
 # Errors that mean "the database is not reachable right now", not "the request is bad".
 _UNAVAILABLE = (
@@ -72,26 +72,34 @@ def translate_errors(table: str) -> Iterator[None]:
     """
     try:
         yield
-    except asyncpg.UndefinedTableError as error:
-        raise SchemaMissingError(table) from error
-    except asyncpg.DataError as error:
-        raise InvalidValueError(f"PostgreSQL refused a value: {error}") from error
-    except _PREPARED_STATEMENT_LOST as error:
-        raise ConfigurationError(
+    except Exception as error:
+        better = translated(error, table)
+        if better is None:
+            raise
+        raise better from error
+
+
+def translated(error: Exception, table: str) -> Exception | None:
+    """The package's error for a driver error (`translate_errors`), or None to let it pass."""
+    if isinstance(error, asyncpg.UndefinedTableError):
+        return SchemaMissingError(table)
+    if isinstance(error, asyncpg.DataError):
+        return InvalidValueError(f"PostgreSQL refused a value: {error}")
+    if isinstance(error, _PREPARED_STATEMENT_LOST):
+        return ConfigurationError(
             f"{error}: behind PgBouncer in transaction or statement pooling mode, "
             "set ADK_STORE_STATEMENT_CACHE_SIZE=0 (pool option statement_cache_size=0)"
-        ) from error
-    except asyncpg.ProtocolViolationError as error:
+        )
+    if isinstance(error, asyncpg.ProtocolViolationError):
         if "unsupported startup parameter" not in str(error):
-            raise StoreUnavailableError(_unavailable_message(error)) from error
-        raise ConfigurationError(
+            return StoreUnavailableError(_unavailable_message(error))
+        return ConfigurationError(
             f"{error}: PgBouncer refuses this server_settings key; set it on the "
             "database or role instead (ALTER ROLE ... SET), or list it in PgBouncer's "
             "ignore_startup_parameters"
-        ) from error
-    except _UNAVAILABLE as error:
-        raise StoreUnavailableError(_unavailable_message(error)) from error
-    except (asyncpg.InternalClientError, asyncpg.InterfaceError) as error:
-        if not _connection_lost(error):
-            raise
-        raise StoreUnavailableError(f"PostgreSQL closed the connection: {error}") from error
+        )
+    if isinstance(error, _UNAVAILABLE):
+        return StoreUnavailableError(_unavailable_message(error))
+    if _connection_lost(error):
+        return StoreUnavailableError(f"PostgreSQL closed the connection: {error}")
+    return None
