@@ -22,6 +22,7 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -82,6 +83,18 @@ async def fresh_databases(server_dsn: str, *databases: str) -> None:
             await connection.execute(f'CREATE DATABASE "{database}"')
     finally:
         await connection.close()
+
+
+async def vacuum_databases(server_dsn: str, databases: list[str]) -> None:
+    """VACUUM (ANALYZE) each database, so every workload starts on settled tables: an
+    autovacuum run set off by the previous workload's writes lands at random in one
+    contender's slices otherwise (docs/performance.md, "Server cost per call")."""
+    for database in databases:
+        connection = await asyncpg.connect(database_dsn(server_dsn, database))
+        try:
+            await connection.execute("VACUUM (ANALYZE)")
+        finally:
+            await connection.close()
 
 
 async def seed_list_users(c: Contender, server_dsn: str, big: int) -> None:
@@ -245,6 +258,7 @@ async def bench_workload(
     rounds: int,
     seconds: float,
     probe: ServerProbe | None = None,
+    settle: Callable[[], Awaitable[None]] | None = None,
 ) -> dict[str, Samples]:
     for name, c in contenders.items():
         key = (name, w.state_key or w.name)
@@ -252,6 +266,8 @@ async def bench_workload(
             states[key] = {}
             if w.setup is not None:
                 await w.setup(c, states[key])
+    if settle is not None:
+        await settle()
     gc.collect()
     gc.freeze()  # seeded sessions and pools out of the collector's way: cheaper, steadier
     samples = {name: Samples() for name in contenders}
@@ -330,10 +346,20 @@ async def _run(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
             await WORKLOADS[2].setup(c, states[(name, "get")])  # type: ignore[misc]
             correctness[name] = await check_reads(c, states[(name, "get")])
             print(f"  {name} {time.perf_counter() - started:.1f}s", flush=True)
+
+        async def settle() -> None:
+            await vacuum_databases(dsn, [CONTENDERS[name] for name in contenders])
+
         for w in workloads:
             t0 = time.perf_counter()
             samples = await bench_workload(
-                w, contenders, states, rounds, seconds, None if isinstance(probe, str) else probe
+                w,
+                contenders,
+                states,
+                rounds,
+                seconds,
+                None if isinstance(probe, str) else probe,
+                settle,
             )
             results[w.name] = samples
             line = ", ".join(
